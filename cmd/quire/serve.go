@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/registry"
+	"github.com/quiredb/quire/server"
+	"github.com/quiredb/quire/sqlite"
+)
+
+// serveConfig is everything `quire serve` can be told.
+type serveConfig struct {
+	DataDir         string
+	Addr            string
+	Region          string
+	Durability      string
+	MaxOpenTenants  int
+	IdleTimeout     time.Duration
+	Readers         int
+	MaxDocBytes     int
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+	LogFormat       string
+	LogLevel        string
+}
+
+// serveFlags declares serve's flags on fs. Each flag's default comes from
+// the QUIRE_<NAME> environment variable if set: flags beat the
+// environment, which beats built-in defaults.
+func serveFlags(fs *flag.FlagSet, c *serveConfig) {
+	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, env(name, def), usage+" ["+envName(name)+"]") }
+	str(&c.DataDir, "data", "./quire-data", "data directory: catalog.db, tenants/<id>/quire.db, admin.token")
+	str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	str(&c.Region, "region", "local", "region of this node; the default region of new tenants")
+	str(&c.Durability, "durability", "full", "full: fsync every commit (synchronous=FULL); relaxed: synchronous=NORMAL, a power loss may lose the last commits")
+	str(&c.LogFormat, "log-format", "text", "log format: text or json")
+	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.IntVar(&c.MaxOpenTenants, "max-open-tenants", envInt("max-open-tenants", 256), "most tenant databases kept open when idle ["+envName("max-open-tenants")+"]")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", envDuration("idle-timeout", 5*time.Minute), "close a tenant database unused for this long ["+envName("idle-timeout")+"]")
+	fs.IntVar(&c.Readers, "readers", envInt("readers", 0), "read-only connections per open tenant; 0 means one per CPU (at least 2) ["+envName("readers")+"]")
+	fs.IntVar(&c.MaxDocBytes, "max-doc-bytes", envInt("max-doc-bytes", quire.DefaultMaxDocBytes), "largest document, in bytes ["+envName("max-doc-bytes")+"]")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(envInt("max-body-bytes", 16<<20)), "largest request body (batches), in bytes ["+envName("max-body-bytes")+"]")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("shutdown-timeout", 30*time.Second), "on SIGTERM, how long to wait for in-flight requests ["+envName("shutdown-timeout")+"]")
+}
+
+func envName(flagName string) string {
+	return "QUIRE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		return v
+	}
+	return def
+}
+
+// envInt and envDuration fall back to def on a malformed value; serve
+// re-validates every setting, and a bad value is reported there.
+func envInt(name string, def int) int {
+	var n int
+	if _, err := fmt.Sscan(env(name, ""), &n); err == nil {
+		return n
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(env(name, "")); err == nil {
+		return d
+	}
+	return def
+}
+
+func runServe(ctx context.Context, args []string) error {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	serveFlags(fs, &c)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: quire serve [flags]\n\nRuns the Quire server. Every flag can also be set with the QUIRE_* variable shown;\na flag given on the command line wins. The admin token comes from QUIRE_ADMIN_TOKEN,\nelse from <data>/admin.token (generated at first start, mode 0600).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	logger, err := newLogger(c.LogFormat, c.LogLevel)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	return serve(ctx, c, logger)
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: use text or json", format)
+}
+
+// serve runs the server until ctx ends, then shuts down cleanly: it stops
+// accepting, finishes in-flight requests, lets every writer commit its
+// queue, and closes the databases.
+func serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
+	if strings.ContainsAny(c.DataDir, "?#") {
+		return usageError{"data directory path may not contain ? or #"}
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return err
+	}
+	token, tokenSource, err := adminToken(c.DataDir)
+	if err != nil {
+		return err
+	}
+	reg, err := registry.New(registry.Config{
+		DataDir: c.DataDir, Region: c.Region, MaxOpenTenants: c.MaxOpenTenants, IdleTimeout: c.IdleTimeout,
+		Store: sqlite.Options{Durability: sqlite.Durability(c.Durability), Readers: c.Readers, MaxDocBytes: c.MaxDocBytes},
+	})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	api := server.New(server.Config{AdminToken: token, MaxDocBytes: c.MaxDocBytes, MaxBodyBytes: c.MaxBodyBytes, Logger: logger}, reg, reg)
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	// The address line is on stdout so scripts (and tests) can find a
+	// port chosen with --addr 127.0.0.1:0.
+	fmt.Printf("quire listening on http://%s\n", ln.Addr())
+	logger.Info("quire started", "addr", ln.Addr().String(), "data", c.DataDir, "durability", c.Durability, "admin_token", tokenSource, "version", version)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", c.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("shutdown did not finish in time", "err", err.Error())
+	}
+	if err := reg.Close(); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// adminToken returns QUIRE_ADMIN_TOKEN, or the token in <data>/admin.token,
+// creating it (mode 0600) on first start. It also says where it came from.
+func adminToken(dataDir string) (token, source string, err error) {
+	if t := os.Getenv("QUIRE_ADMIN_TOKEN"); t != "" {
+		return t, "QUIRE_ADMIN_TOKEN", nil
+	}
+	path := filepath.Join(dataDir, "admin.token")
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, path, nil
+		}
+	}
+	var raw [32]byte
+	rand.Read(raw[:])
+	t := "quireadmin_" + base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("write admin token: %w", err)
+	}
+	return t, path, nil
+}

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/quiredb/quire"
+)
+
+// principal authenticates the request's bearer token: the admin token or a
+// tenant key.
+func (s *Server) principal(r *http.Request) (quire.Principal, error) {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return quire.Principal{}, quire.Errorf(quire.EUnauthorized, "missing bearer token: send Authorization: Bearer <key>")
+	}
+	th := sha256.Sum256([]byte(token))
+	if s.cfg.AdminToken != "" && subtle.ConstantTimeCompare(th[:], s.adminHash[:]) == 1 {
+		return quire.Principal{Admin: true}, nil
+	}
+	k, err := s.tenants.Authenticate(token)
+	if err != nil {
+		return quire.Principal{}, err
+	}
+	return quire.Principal{Key: k}, nil
+}
+
+// admin wraps a control-plane handler that only the admin token may call.
+func (s *Server) admin(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.principal(r)
+		if err != nil {
+			return err
+		}
+		if !p.Admin {
+			return quire.Errorf(quire.EForbidden, "this route needs the admin token")
+		}
+		return h(w, r)
+	}
+}
+
+// tenantRequest is what a tenant route's handler works with.
+type tenantRequest struct {
+	tenant string
+	who    quire.Principal
+	store  quire.Store
+}
+
+// tenantHandler handles a request on one tenant's store.
+type tenantHandler func(w http.ResponseWriter, r *http.Request, tr *tenantRequest) error
+
+// tenant wraps a tenant route: it authenticates, checks that the key
+// belongs to the tenant and has the role need (before looking the tenant
+// up, so a foreign key learns nothing), opens the store, and checks the
+// request's bookmark. Every response, errors included, carries a bookmark.
+func (s *Server) tenant(need quire.Role, h tenantHandler) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.principal(r)
+		if err != nil {
+			return err
+		}
+		id := r.PathValue("tenant")
+		if !p.Admin {
+			if p.Key.Tenant != id {
+				return quire.Errorf(quire.EForbidden, "this key does not belong to tenant %q", quire.ClipName(id))
+			}
+			if !p.Key.Role.Allows(need) {
+				return quire.Errorf(quire.EForbidden, "this route needs a %s key; this key is %s", need, p.Key.Role)
+			}
+		}
+		if err := quire.CheckName("tenant", id); err != nil {
+			return err
+		}
+		st, release, err := s.stores.OpenStore(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		defer release()
+		if token := requestBookmark(r); token != "" {
+			if err := st.CheckBookmark(token); err != nil {
+				setBookmark(w, st, st.Position())
+				return err
+			}
+		}
+		err = h(w, r, &tenantRequest{tenant: id, who: p, store: st})
+		if err != nil && w.Header().Get(headerBookmark) == "" {
+			setBookmark(w, st, st.Position())
+		}
+		return err
+	}
+}
+
+// Bookmark headers: Quire's own, and the seed's D1 name as an alias.
+const (
+	headerBookmark   = "Quire-Bookmark"
+	headerD1Bookmark = "X-D1-Bookmark"
+)
+
+func requestBookmark(r *http.Request) string {
+	if b := r.Header.Get(headerBookmark); b != "" {
+		return b
+	}
+	return r.Header.Get(headerD1Bookmark)
+}
+
+func setBookmark(w http.ResponseWriter, st quire.Store, b quire.Bookmark) {
+	token := st.FormatBookmark(b)
+	h := w.Header()
+	h.Set(headerBookmark, token)
+	h.Set(headerD1Bookmark, token)
+}

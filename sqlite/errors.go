@@ -1,0 +1,57 @@
+package sqlite
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/quiredb/quire"
+)
+
+// errConstraintDatatype is SQLITE_CONSTRAINT_DATATYPE: a STRICT table
+// refused a value, here a generated index column whose JSON value does not
+// fit the declared index type.
+var errConstraintDatatype = sqlite3.ErrConstraint.Extend(12)
+
+// classify turns a SQLite failure into a user-facing *quire.Error where the
+// cause is the user's input, and wraps anything else with context. It is the
+// one place SQLite error codes are interpreted.
+func classify(err error, context string) error {
+	if err == nil {
+		return nil
+	}
+	var qe *quire.Error
+	if errors.As(err, &qe) {
+		return err
+	}
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return errors.Join(errors.New(context), err)
+	}
+	msg := se.Error()
+	switch {
+	case se.ExtendedCode == sqlite3.ErrConstraintUnique:
+		return quire.Errorf(quire.EUniqueViolation, "%s: a unique index already holds this value (%s)", context, uniqueColumns(msg))
+	case se.ExtendedCode == errConstraintDatatype:
+		return quire.Errorf(quire.EInvalidDocument, "%s: an indexed field has the wrong type (%s)", context, msg)
+	case se.Code == sqlite3.ErrError && strings.Contains(msg, "JSON"):
+		// json_extract refuses what Go's validator accepted, e.g. nesting
+		// deeper than SQLite's limit of 1000.
+		return quire.Errorf(quire.EInvalidDocument, "%s: %s", context, msg)
+	case se.Code == sqlite3.ErrTooBig:
+		return quire.Errorf(quire.ETooLarge, "%s: value too large", context)
+	case se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked:
+		return quire.Errorf(quire.EUnavailable, "%s: database busy, retry", context)
+	}
+	return errors.Join(errors.New(context), err)
+}
+
+// uniqueColumns extracts "clients.email" from SQLite's
+// "UNIQUE constraint failed: clients.email" message.
+func uniqueColumns(msg string) string {
+	if i := strings.Index(msg, "failed: "); i >= 0 {
+		return msg[i+len("failed: "):]
+	}
+	return msg
+}

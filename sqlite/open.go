@@ -1,0 +1,97 @@
+// Package sqlite is Quire's storage engine: one SQLite database per tenant,
+// written by a single writer goroutine with group commit and read through a
+// small pool of read-only connections.
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"runtime"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// Durability selects how a commit reaches the disk.
+type Durability string
+
+// The durability levels.
+const (
+	// DurabilityFull fsyncs the WAL on every commit (synchronous=FULL): an
+	// acknowledged write survives power loss.
+	DurabilityFull Durability = "full"
+	// DurabilityRelaxed uses synchronous=NORMAL: an acknowledged write
+	// survives a crash of the process but may be lost on power loss.
+	DurabilityRelaxed Durability = "relaxed"
+)
+
+// Options configure how tenant databases are opened.
+type Options struct {
+	Durability  Durability
+	Readers     int           // read-only connections per tenant; 0 = number of CPUs
+	BusyTimeout time.Duration // how long a connection waits for a lock
+	MaxDocBytes int           // largest document body (after a patch too)
+	MaxBatch    int           // most write requests grouped into one commit
+}
+
+func (o Options) withDefaults() Options {
+	if o.Durability == "" {
+		o.Durability = DurabilityFull
+	}
+	if o.Readers <= 0 {
+		o.Readers = max(2, runtime.NumCPU())
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	if o.MaxDocBytes <= 0 {
+		o.MaxDocBytes = 2 << 20
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1024
+	}
+	return o
+}
+
+// Validate reports whether the options are usable.
+func (o Options) Validate() error {
+	switch o.Durability {
+	case "", DurabilityFull, DurabilityRelaxed:
+		return nil
+	}
+	return fmt.Errorf("durability must be %q or %q, not %q", DurabilityFull, DurabilityRelaxed, o.Durability)
+}
+
+// openDB opens path with the connection settings every Quire database uses:
+// WAL, the chosen synchronous level, foreign keys, a busy timeout and the
+// driver's prepared statement cache. readOnly connections set query_only.
+func openDB(path string, o Options, readOnly bool, conns int) (*sql.DB, error) {
+	sync := "FULL"
+	if o.Durability == DurabilityRelaxed {
+		sync = "NORMAL"
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", sync)
+	q.Set("_foreign_keys", "1")
+	q.Set("_busy_timeout", fmt.Sprint(o.BusyTimeout.Milliseconds()))
+	q.Set("_stmt_cache_size", "128")
+	if readOnly {
+		q.Set("_query_only", "1")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(0)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}

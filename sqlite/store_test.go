@@ -1,0 +1,130 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/quiredb/quire"
+)
+
+func openTestStore(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, "acme", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var clients = quire.Collection{Name: "clients", Indexes: []quire.IndexSpec{
+	{Field: "last_name", Path: "$.name.last"},
+	{Field: "postcode", Path: "address.postcode"},
+	{Field: "email", Path: "$.email", Unique: true},
+	{Field: "age", Path: "$.age", Type: quire.IndexInteger},
+}}
+
+func put(t testing.TB, s *Store, coll, id, body string) quire.WriteResult {
+	t.Helper()
+	res, _, err := s.Write(context.Background(), []quire.WriteOp{{Op: quire.OpPut, Collection: coll, ID: id, Body: json.RawMessage(body)}}, "k1")
+	if err != nil {
+		t.Fatalf("put %s: %v", id, err)
+	}
+	return res[0]
+}
+
+func TestStoreCRUD(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	if _, _, err := s.PutCollection(ctx, clients); err != nil {
+		t.Fatal(err)
+	}
+	r := put(t, s, "clients", "c1", `{"name":{"last":"Smith"},"email":"a@x","age":30}`)
+	if !r.Created || r.Version != 1 {
+		t.Fatalf("got %+v", r)
+	}
+	r = put(t, s, "clients", "c1", `{"name":{"last":"Smith"},"email":"a@x","age":31}`)
+	if r.Created || r.Version != 2 {
+		t.Fatalf("got %+v", r)
+	}
+	d, err := s.Get(ctx, "clients", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(d.Body), `{"name":{"last":"Smith"},"email":"a@x","age":31}`; got != want {
+		t.Fatalf("body %s, want %s", got, want)
+	}
+	_, _, err = s.Write(ctx, []quire.WriteOp{{Op: quire.OpPut, Collection: "clients", ID: "c2", Body: json.RawMessage(`{"email":"a@x"}`)}}, "k1")
+	if got := quire.ErrorCode(err); got != quire.EUniqueViolation {
+		t.Fatalf("unique: got %v", err)
+	}
+	_, _, err = s.Write(ctx, []quire.WriteOp{{Op: quire.OpPut, Collection: "clients", ID: "c3", Body: json.RawMessage(`{"age":"old"}`)}}, "k1")
+	if got := quire.ErrorCode(err); got != quire.EInvalidDocument {
+		t.Fatalf("type: got %v", err)
+	}
+	_, _, err = s.Write(ctx, []quire.WriteOp{{Op: quire.OpPatch, Collection: "clients", ID: "c1", Body: json.RawMessage(`{"age":null,"x":1}`)}}, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ = s.Get(ctx, "clients", "c1")
+	if got, want := string(d.Body), `{"name":{"last":"Smith"},"email":"a@x","x":1}`; got != want || d.Version != 3 {
+		t.Fatalf("patched body %s v%d, want %s v3", got, d.Version, want)
+	}
+	if _, _, err := s.AddIndex(ctx, "clients", quire.IndexSpec{Field: "x", Path: "$.x", Type: quire.IndexInteger}); err != nil {
+		t.Fatal(err)
+	}
+	docs, _, err := s.List(ctx, quire.ListQuery{Collection: "clients", Field: "x", Value: "1"})
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("list by x: %v %d", err, len(docs))
+	}
+	if _, _, err := s.DropIndex(ctx, "clients", "postcode"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.DropIndex(ctx, "clients", "last_name"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2 := openTestStore(t, dir)
+	c, err := s2.Collection(ctx, "clients")
+	if err != nil || len(c.Indexes) != 3 {
+		t.Fatalf("after reopen: %v %+v", err, c)
+	}
+	if got := s2.Position().Seq; got < 5 {
+		t.Fatalf("seq %d", got)
+	}
+	_ = filepath.Join
+}
+
+func TestStoreConcurrentWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if _, _, err := s.PutCollection(ctx, clients); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	seqs := make([]uint64, 200)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, b, err := s.Write(ctx, []quire.WriteOp{{Op: quire.OpPut, Collection: "clients", ID: fmt.Sprint("d", i), Body: json.RawMessage(`{"a":1}`)}}, "k")
+			if err != nil {
+				t.Error(err)
+			}
+			seqs[i] = b.Seq
+		}()
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	for _, q := range seqs {
+		if seen[q] {
+			t.Fatalf("sequence %d given twice", q)
+		}
+		seen[q] = true
+	}
+}

@@ -1,0 +1,228 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/quiredb/quire"
+)
+
+// writeReq is one logical write transaction queued to the writer. fn runs
+// inside its own SAVEPOINT of the group transaction; if it fails, only its
+// changes are rolled back.
+type writeReq struct {
+	ctx  context.Context
+	ddl  bool // schema changes commit alone: later requests see the new schema
+	fn   func(t *txn) (any, error)
+	resp chan writeResp
+}
+
+type writeResp struct {
+	val any
+	seq uint64
+	err error
+}
+
+// txn is what a write function sees: the writer's connection, the sequence
+// number its changes will commit under, and a place for effects that may
+// happen only once the group has committed.
+type txn struct {
+	s     *Store
+	seq   uint64
+	now   int64 // ms since the epoch, one clock reading per group
+	after []func()
+}
+
+// exec runs a statement on the writer connection, outside any context: a
+// started write is finished even if its client went away.
+func (t *txn) exec(query string, args ...any) error {
+	_, err := t.s.wconn.ExecContext(context.Background(), query, args...)
+	return err
+}
+
+// submit queues fn to the writer and waits for the group it joined to
+// commit. It returns fn's value and the sequence number it committed under.
+func (s *Store) submit(ctx context.Context, ddl bool, fn func(t *txn) (any, error)) (any, uint64, error) {
+	r := &writeReq{ctx: ctx, ddl: ddl, fn: fn, resp: make(chan writeResp, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, 0, quire.Errorf(quire.EUnavailable, "tenant is closing, retry")
+	}
+	select {
+	case s.reqs <- r:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return nil, 0, quire.Errorf(quire.EUnavailable, "write not queued: %v", ctx.Err())
+	}
+	s.mu.RUnlock()
+	// Once queued, wait for the answer even if ctx ends: the write may
+	// commit, and the writer never blocks on answering.
+	resp := <-r.resp
+	return resp.val, resp.seq, resp.err
+}
+
+// writeLoop is the writer goroutine. It takes the first queued request,
+// drains whatever else is queued (up to MaxBatch) into one transaction, and
+// commits it with a single fsync. Schema changes run in a group of their own.
+func (s *Store) writeLoop() {
+	defer close(s.done)
+	var carry *writeReq
+	batch := make([]*writeReq, 0, s.opts.MaxBatch)
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			r, ok := <-s.reqs
+			if !ok {
+				return
+			}
+			first = r
+		}
+		batch = append(batch[:0], first)
+		closing := false
+	drain:
+		for !first.ddl && len(batch) < s.opts.MaxBatch {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					closing = true
+					break drain
+				}
+				if r.ddl {
+					carry = r
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(batch)
+		clear(batch)
+		if closing && carry == nil {
+			return
+		}
+	}
+}
+
+// commitGroup runs batch as one transaction and answers every request.
+func (s *Store) commitGroup(batch []*writeReq) {
+	resps := make([]writeResp, len(batch))
+	var after []func()
+	answer := func() {
+		for i, r := range batch {
+			r.resp <- resps[i]
+		}
+	}
+	bg := context.Background()
+	if _, err := s.wconn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
+		err = classify(err, "begin")
+		for i := range resps {
+			resps[i].err = err
+		}
+		answer()
+		return
+	}
+	next := s.seq.Load() + 1
+	now := time.Now().UnixMilli()
+	ok := 0
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			resps[i].err = quire.Errorf(quire.EUnavailable, "write abandoned before it started: %v", err)
+			continue
+		}
+		t := &txn{s: s, seq: next, now: now}
+		val, err := s.runSavepoint(t, r.fn)
+		if err != nil {
+			resps[i].err = err
+			if !s.inTransaction() {
+				// SQLite rolled the whole transaction back (I/O error,
+				// disk full): nothing of this group can commit.
+				s.failGroup(resps, i, err)
+				answer()
+				return
+			}
+			continue
+		}
+		resps[i] = writeResp{val: val, seq: next}
+		after = append(after, t.after...)
+		next++
+		ok++
+	}
+	err := error(nil)
+	if ok > 0 {
+		_, err = s.wconn.ExecContext(bg, "UPDATE _quire_meta SET v = ? WHERE k = 'seq'", int64(next-1))
+	}
+	if err == nil {
+		_, err = s.wconn.ExecContext(bg, "COMMIT")
+	}
+	if err != nil {
+		if s.inTransaction() {
+			s.wconn.ExecContext(bg, "ROLLBACK")
+		}
+		s.failGroup(resps, len(resps), classify(err, "commit"))
+		answer()
+		return
+	}
+	s.seq.Store(next - 1)
+	for _, f := range after {
+		f()
+	}
+	answer()
+}
+
+// failGroup marks every request of a group that had not already failed as
+// failed with err, after the group's transaction was lost, and reloads the
+// schema in case a schema change was rolled back with it.
+func (s *Store) failGroup(resps []writeResp, upTo int, err error) {
+	for i := range resps {
+		if i < upTo && resps[i].err != nil {
+			continue
+		}
+		resps[i] = writeResp{err: err}
+	}
+	if lerr := s.loadCollections(context.Background()); lerr != nil {
+		resps[0].err = errors.Join(err, lerr)
+	}
+}
+
+// runSavepoint runs fn inside a savepoint, rolling back to it on failure.
+func (s *Store) runSavepoint(t *txn, fn func(t *txn) (any, error)) (any, error) {
+	if err := t.exec("SAVEPOINT w"); err != nil {
+		return nil, classify(err, "savepoint")
+	}
+	val, err := fn(t)
+	if err != nil {
+		if s.inTransaction() {
+			if rerr := t.exec("ROLLBACK TO w"); rerr != nil {
+				return nil, errors.Join(err, rerr)
+			}
+			t.exec("RELEASE w")
+		}
+		return nil, err
+	}
+	if err := t.exec("RELEASE w"); err != nil {
+		return nil, classify(err, "release savepoint")
+	}
+	return val, nil
+}
+
+// inTransaction reports whether the writer connection is inside a
+// transaction; SQLite ends one by itself after some errors.
+func (s *Store) inTransaction() bool {
+	in := false
+	err := s.wconn.Raw(func(dc any) error {
+		c, ok := dc.(*sqlite3.SQLiteConn)
+		if !ok {
+			return fmt.Errorf("unexpected driver connection %T", dc)
+		}
+		in = !c.AutoCommit()
+		return nil
+	})
+	return err == nil && in
+}
