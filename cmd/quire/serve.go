@@ -41,7 +41,9 @@ type serveConfig struct {
 // the QUIRE_<NAME> environment variable if set: flags beat the
 // environment, which beats built-in defaults.
 func serveFlags(fs *flag.FlagSet, c *serveConfig) {
-	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, env(name, def), usage+" ["+envName(name)+"]") }
+	str := func(p *string, name, def, usage string) {
+		fs.StringVar(p, name, env(name, def), usage+" ["+envName(name)+"]")
+	}
 	str(&c.DataDir, "data", "./quire-data", "data directory: catalog.db, tenants/<id>/quire.db, admin.token")
 	str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	str(&c.Region, "region", "local", "region of this node; the default region of new tenants")
