@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -196,7 +197,7 @@ func (s *Store) runSavepoint(t *txn, fn func(t *txn) (any, error)) (any, error) 
 	if err := t.exec("SAVEPOINT w"); err != nil {
 		return nil, classify(err, "savepoint")
 	}
-	val, err := fn(t)
+	val, err := callSafely(t, fn)
 	if err != nil {
 		if s.inTransaction() {
 			if rerr := t.exec("ROLLBACK TO w"); rerr != nil {
@@ -210,6 +211,17 @@ func (s *Store) runSavepoint(t *txn, fn func(t *txn) (any, error)) (any, error) 
 		return nil, classify(err, "release savepoint")
 	}
 	return val, nil
+}
+
+// callSafely runs fn, turning a panic into an error: a bug in one request
+// must not kill the tenant's writer and strand every later write.
+func callSafely(t *txn, fn func(t *txn) (any, error)) (val any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(t)
 }
 
 // inTransaction reports whether the writer connection is inside a
