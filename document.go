@@ -41,8 +41,8 @@ type WriteOp struct {
 	ID         string          `json:"id"`
 	Body       json.RawMessage `json:"body,omitempty"`
 	IfVersion  *int64          `json:"if_version,omitempty"`
-	IfAbsent   bool            `json:"-"` // If-None-Match: *
-	IfExists   bool            `json:"-"` // If-Match: *
+	IfAbsent   bool            `json:"if_absent,omitempty"` // If-None-Match: *
+	IfExists   bool            `json:"if_exists,omitempty"` // If-Match: *
 }
 
 // WriteResult is the outcome of one successful WriteOp.
@@ -95,6 +95,8 @@ type Store interface {
 	List(ctx context.Context, q ListQuery) (docs []*Document, next string, err error)
 	// Write applies ops atomically, as one transaction, on behalf of keyID.
 	Write(ctx context.Context, ops []WriteOp, keyID string) ([]WriteResult, Bookmark, error)
+	// Query runs a document query (see query.go), or explains its plan.
+	Query(ctx context.Context, q Query) (*QueryResult, error)
 }
 
 // StoreOpener gives access to tenants' stores, opening them on demand.

@@ -25,6 +25,8 @@ const (
 	ETooLarge         = "too_large"        // request body or document over its limit
 	EUnavailable      = "unavailable"      // shutting down or overloaded; retry
 	EInternal         = "internal"         // a bug or an I/O failure; details only in the log
+	ESQL              = "sql_error"        // SQLite refused a statement of the SQL endpoint (syntax, constraint...)
+	ETimeout          = "timeout"          // a SQL request ran past its deadline and was interrupted
 )
 
 // statuses is the one table from error code to HTTP status, used by the
@@ -44,6 +46,8 @@ var statuses = map[string]int{
 	ETooLarge:         413,
 	EUnavailable:      503,
 	EInternal:         500,
+	ESQL:              400,
+	ETimeout:          408,
 }
 
 // StatusOf returns the HTTP status for an error code; unknown codes are 500.

@@ -9,9 +9,9 @@ import (
 // MaxDocIDLen is the longest document id accepted, in bytes.
 const MaxDocIDLen = 256
 
-// reservedNames may not be used as collection or index field names: they
-// are the columns every collection table has, or prefixes SQLite reserves.
-var reservedNames = map[string]bool{"id": true, "body": true, "created_at": true, "updated_at": true}
+// reservedNames may not be used as index field names: the columns every
+// collection table has, and the list route's own query parameters.
+var reservedNames = map[string]bool{"id": true, "body": true, "created_at": true, "updated_at": true, "version": true, "limit": true, "after": true}
 
 // ValidName reports whether s is an acceptable tenant, collection or index
 // field name: ^[a-z][a-z0-9_]{0,62}$ and not starting with "sqlite_".

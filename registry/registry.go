@@ -184,6 +184,11 @@ func (r *Registry) CreateTenant(ctx context.Context, c quire.TenantCreate) (*qui
 	if _, ok := r.tenants[t.ID]; ok {
 		return nil, quire.Errorf(quire.EConflict, "tenant %q already exists", t.ID)
 	}
+	if _, ok := r.open[t.ID]; ok {
+		// A delete of this id is still waiting for requests on the old
+		// store; a new tenant must never be served it.
+		return nil, quire.Errorf(quire.EConflict, "tenant %q is still being deleted, retry", t.ID)
+	}
 	for _, d := range domains {
 		if other, ok := r.domains[d]; ok {
 			return nil, quire.Errorf(quire.EConflict, "domain %q already belongs to tenant %q", d, other)
@@ -267,6 +272,13 @@ func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
 	}
 	r.mu.Unlock()
 	r.closeTenant(id)
+	// Under r.mu, so a tenant re-created with this id meanwhile (which
+	// removed the old files itself) does not lose its new ones.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.tenants[id]; ok {
+		return nil
+	}
 	if err := os.RemoveAll(r.tenantDir(id)); err != nil {
 		return fmt.Errorf("delete tenant %q files: %w", id, err)
 	}

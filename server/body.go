@@ -53,8 +53,14 @@ func unmarshalStrict(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
-	if dec.More() {
+	// dec.More misses a stray ']' or '}': check the rest is only space.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) != 0 {
 		return quire.Errorf(quire.EInvalid, "request body has data after the JSON value")
+	}
+	// Every control body is an object; null would decode as one with
+	// every field zero (a PUT of a collection would drop all its indexes).
+	if bytes.TrimSpace(body)[0] != '{' {
+		return quire.Errorf(quire.EInvalid, "request body must be a JSON object")
 	}
 	return nil
 }

@@ -40,14 +40,14 @@ func (s *Server) handlePutCollection(w http.ResponseWriter, r *http.Request, tr 
 	if err := decodeJSON(w, r, controlBodyLimit, &body); err != nil {
 		return err
 	}
-	_, existed := tr.store.Collection(r.Context(), name)
+	_, missing := tr.store.Collection(r.Context(), name)
 	c, b, err := tr.store.PutCollection(r.Context(), quire.Collection{Name: name, Indexes: body.Indexes})
 	if err != nil {
 		return err
 	}
 	setBookmark(w, tr.store, b)
 	status := http.StatusOK
-	if existed != nil {
+	if missing != nil {
 		status = http.StatusCreated
 	}
 	return writeJSON(w, status, c)

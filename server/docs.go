@@ -105,9 +105,21 @@ func (s *Server) writeOne(w http.ResponseWriter, r *http.Request, tr *tenantRequ
 	status := http.StatusOK
 	if out.Created {
 		status = http.StatusCreated
-		w.Header().Set("Location", "/v1/tenants/"+tr.tenant+"/collections/"+out.Collection+"/docs/"+url.PathEscape(out.ID))
+		w.Header().Set("Location", "/v1/tenants/"+tr.tenant+"/collections/"+out.Collection+"/docs/"+escapeID(out.ID))
 	}
 	return writeJSON(w, status, out)
+}
+
+// escapeID escapes a document id as a path segment. PathEscape leaves the
+// ids "." and ".." as they are, which path cleaning would treat as steps.
+func escapeID(id string) string {
+	switch id {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(id)
 }
 
 // docOp builds a write op on the path's document from the request's

@@ -81,7 +81,9 @@ func (s *Server) routes() {
 		"PATCH":  s.tenant(quire.RoleWrite, s.handlePatchDoc),
 		"DELETE": s.tenant(quire.RoleWrite, s.handleDeleteDoc),
 	})
+	s.route("/v1/tenants/{tenant}/collections/{coll}/query", methods{"POST": s.tenant(quire.RoleRead, s.handleQuery)})
 	s.route("/v1/tenants/{tenant}/batch", methods{"POST": s.tenant(quire.RoleWrite, s.handleBatch)})
+	s.sqlRoutes()
 
 	s.mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return quire.Errorf(quire.ENotFound, "no route for %s %s", r.Method, r.URL.Path)
@@ -113,7 +115,7 @@ func (s *Server) route(path string, ms methods) {
 // ServeHTTP routes a request. A request for /v1/... (not /v1/tenants) whose
 // Host is a tenant's domain is served as that tenant's /v1/tenants/{t}/...
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if rest, ok := strings.CutPrefix(r.URL.Path, "/v1/"); ok && !strings.HasPrefix(rest, "tenants") {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/v1/"); ok && rest != "tenants" && !strings.HasPrefix(rest, "tenants/") {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
@@ -121,7 +123,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if t, ok := s.tenants.TenantForHost(host); ok {
 			r2 := r.Clone(r.Context())
 			r2.URL.Path = "/v1/tenants/" + t + "/" + rest
-			r2.URL.RawPath = ""
+			// Keep the client's escaping: an id with %2F is one segment. If
+			// the escaped path does not start with /v1/, RawPath does not
+			// match Path and is ignored.
+			r2.URL.RawPath = "/v1/tenants/" + t + "/" + strings.TrimPrefix(r.URL.EscapedPath(), "/v1/")
 			r = r2
 		}
 	}

@@ -70,6 +70,9 @@ func (s *Store) DeleteCollection(ctx context.Context, name string) (quire.Bookma
 
 // AddIndex adds an indexed field to an existing collection.
 func (s *Store) AddIndex(ctx context.Context, collection string, ix quire.IndexSpec) (*quire.Collection, quire.Bookmark, error) {
+	if err := quire.CheckName("collection", collection); err != nil {
+		return nil, quire.Bookmark{}, err
+	}
 	if err := ix.Normalize(); err != nil {
 		return nil, quire.Bookmark{}, err
 	}
@@ -86,6 +89,9 @@ func (s *Store) AddIndex(ctx context.Context, collection string, ix quire.IndexS
 
 // DropIndex removes an indexed field from a collection.
 func (s *Store) DropIndex(ctx context.Context, collection, field string) (*quire.Collection, quire.Bookmark, error) {
+	if err := quire.CheckName("collection", collection); err != nil {
+		return nil, quire.Bookmark{}, err
+	}
 	if err := quire.CheckFieldName(field); err != nil {
 		return nil, quire.Bookmark{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/quiredb/quire"
 )
@@ -88,9 +89,6 @@ func (s *Store) checkOp(op *quire.WriteOp) error {
 // checkBody checks that body is one JSON object within the size limit and
 // returns it compacted.
 func checkBody(body []byte, maxBytes int) ([]byte, error) {
-	if len(body) > maxBytes {
-		return nil, quire.Errorf(quire.ETooLarge, "document is %d bytes, the limit is %d", len(body), maxBytes)
-	}
 	if !json.Valid(body) {
 		return nil, quire.Errorf(quire.EInvalidDocument, "document is not valid JSON")
 	}
@@ -99,15 +97,30 @@ func checkBody(body []byte, maxBytes int) ([]byte, error) {
 	if err := json.Compact(&buf, body); err != nil {
 		return nil, quire.Errorf(quire.EInvalidDocument, "document is not valid JSON")
 	}
+	// The limit applies to the stored, compacted form: whitespace the
+	// store removes does not count.
+	if buf.Len() > maxBytes {
+		return nil, quire.Errorf(quire.ETooLarge, "document is %d bytes, the limit is %d", buf.Len(), maxBytes)
+	}
 	if buf.Len() == 0 || buf.Bytes()[0] != '{' {
 		return nil, quire.Errorf(quire.EInvalidDocument, "document must be a JSON object")
+	}
+	// json.Valid passes invalid UTF-8 inside strings; stored, it would make
+	// every response that includes the document invalid JSON.
+	if !utf8.Valid(buf.Bytes()) {
+		return nil, quire.Errorf(quire.EInvalidDocument, "document is not valid UTF-8")
+	}
+	if err := checkStructure(buf.Bytes()); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-// apply performs one op inside the writer's transaction and records it in
-// the change log.
+// apply performs one op inside the writer's transaction. The collection's
+// triggers record it in the change log (see triggers.go); apply sets
+// _version and updated_at itself, so the triggers do not bump them again.
 func (t *txn) apply(op *quire.WriteOp, keyID string) (quire.WriteResult, error) {
+	defer t.bindWrite(keyID)()
 	table := quoteIdent(op.Collection)
 	res := quire.WriteResult{Op: op.Op, Collection: op.Collection, ID: op.ID, UpdatedAt: t.now}
 	var version, created int64
@@ -158,15 +171,12 @@ func (t *txn) apply(op *quire.WriteOp, keyID string) (quire.WriteResult, error) 
 		res.Version, res.CreatedAt, res.Created = 1, t.now, true
 	}
 	if err2 != nil {
+		if te := triggerError(err2); te != nil {
+			return res, te
+		}
 		return res, classify(err2, string(op.Op))
 	}
-	kind := "put"
-	if op.Op == quire.OpDelete {
-		kind = "delete"
-	}
-	err = t.exec("INSERT INTO _quire_changes (seq, collection, doc_id, op, version, at, key_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		int64(t.seq), op.Collection, op.ID, kind, res.Version, t.now, keyID)
-	return res, classify(err, "record change")
+	return res, nil
 }
 
 // Get reads one document. It uses no cancellable context: a point read is

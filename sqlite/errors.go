@@ -35,6 +35,10 @@ func classify(err error, context string) error {
 		return quire.Errorf(quire.EUniqueViolation, "%s: a unique index already holds this value (%s)", context, uniqueColumns(msg))
 	case se.ExtendedCode == errConstraintDatatype:
 		return quire.Errorf(quire.EInvalidDocument, "%s: an indexed field has the wrong type (%s)", context, msg)
+	case se.ExtendedCode == sqlite3.ErrNoExtended(sqlite3.ErrConstraint):
+		// A bare SQLITE_CONSTRAINT comes from ALTER TABLE ADD COLUMN, which
+		// checks existing rows against a new index column's type.
+		return quire.Errorf(quire.EInvalidDocument, "%s: an existing document has the wrong type for the indexed field", context)
 	case se.Code == sqlite3.ErrError && strings.Contains(msg, "JSON"):
 		// json_extract refuses what Go's validator accepted, e.g. nesting
 		// deeper than SQLite's limit of 1000.

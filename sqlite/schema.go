@@ -67,19 +67,22 @@ func createIndex(coll string, ix quire.IndexSpec) string {
 }
 
 // createCollection renders the statements creating a collection: the
-// seed's table shape, STRICT so index types are enforced.
+// seed's table shape, STRICT so index types are enforced, and the triggers
+// that log and normalise every write (see triggers.go). created_at,
+// updated_at and _version default to what the triggers require, so a SQL
+// INSERT may leave them out.
 func createCollection(c *quire.Collection) []string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE %s (\n\tid TEXT PRIMARY KEY,\n\tbody TEXT NOT NULL,\n", quoteIdent(c.Name))
 	for _, ix := range c.Indexes {
 		fmt.Fprintf(&b, "\t%s,\n", generatedColumn(ix))
 	}
-	b.WriteString("\tcreated_at INTEGER NOT NULL,\n\tupdated_at INTEGER NOT NULL,\n\t_version INTEGER NOT NULL DEFAULT 0\n) STRICT")
+	b.WriteString("\tcreated_at INTEGER NOT NULL DEFAULT (quire_now()),\n\tupdated_at INTEGER NOT NULL DEFAULT (quire_now()),\n\t_version INTEGER NOT NULL DEFAULT 1\n) STRICT")
 	stmts := []string{b.String()}
 	for _, ix := range c.Indexes {
 		stmts = append(stmts, createIndex(c.Name, ix))
 	}
-	return stmts
+	return append(stmts, collectionTriggers(c.Name)...)
 }
 
 // addIndex renders adding an indexed field to an existing table: a VIRTUAL

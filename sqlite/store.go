@@ -38,6 +38,7 @@ type Store struct {
 	epoch uint32 // bumped by restores
 	seq   atomic.Uint64
 	colls atomic.Pointer[map[string]*quire.Collection]
+	wctx  *writeContext // the write the change-log triggers record; writer goroutine only
 
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
@@ -85,6 +86,9 @@ func Open(dir, tenant string, opts Options) (*Store, error) {
 // init creates the internal tables, the tenant's identity on first open,
 // and loads the committed position and collections.
 func (s *Store) init(ctx context.Context) error {
+	if err := s.setupWriter(ctx); err != nil {
+		return err
+	}
 	if _, err := s.wconn.ExecContext(ctx, internalSchema); err != nil {
 		return err
 	}
@@ -109,7 +113,10 @@ func (s *Store) init(ctx context.Context) error {
 	s.tag = binary.BigEndian.Uint32(h[:4])
 	s.epoch = uint32(epoch)
 	s.seq.Store(uint64(seq))
-	return s.loadCollections(ctx)
+	if err := s.loadCollections(ctx); err != nil {
+		return err
+	}
+	return s.ensureTriggers(ctx)
 }
 
 // loadCollections reads the collection catalog into the published map.

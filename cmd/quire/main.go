@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"collection": {"create, list, show and drop collections and indexes", runCollection},
 	"doc":        {"put, get, patch, delete and list documents", runDoc},
 	"version":    {"print the version", runVersion},
+	"bench":      {"seed a data set and measure Quire against its ceilings", runBench},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -76,7 +77,7 @@ Usage: quire <command> [flags] [arguments]
 
 Commands:
 `)
-	for _, name := range []string{"serve", "tenant", "key", "collection", "doc", "version"} {
+	for _, name := range []string{"serve", "tenant", "key", "collection", "doc", "bench", "version"} {
 		fmt.Fprintf(os.Stderr, "  %-11s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprint(os.Stderr, `

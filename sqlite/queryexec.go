@@ -1,0 +1,145 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+
+	"github.com/quiredb/quire"
+)
+
+// maxResultBytes ends a page early, with a next cursor, once its documents
+// add up to this many bytes.
+const maxResultBytes = 32 << 20
+
+// queryer is what a query runs on: the read pool or a read transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Query runs a document query on the read pool. With Count, the page and
+// the count run in one read transaction, so they see the same snapshot.
+func (s *Store) Query(ctx context.Context, q quire.Query) (*quire.QueryResult, error) {
+	q.Join = slices.Clone(q.Join) // Normalize fills defaults in; the caller's slice stays as it was
+	if err := q.Normalize(); err != nil {
+		return nil, err
+	}
+	c, err := s.collection(q.Collection)
+	if err != nil {
+		return nil, err
+	}
+	st, err := compile(c, &q, s.collection)
+	if err != nil {
+		return nil, err
+	}
+	if q.Explain {
+		return s.explain(ctx, &q, st)
+	}
+	var db queryer = s.rdb
+	if q.Count {
+		tx, err := s.rdb.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, s.queryError(err, st)
+		}
+		defer tx.Rollback()
+		db = tx
+	}
+	res := &quire.QueryResult{Scan: st.scan}
+	if err := s.page(ctx, db, &q, st, res); err != nil {
+		return nil, err
+	}
+	if q.Count {
+		var n int64
+		if err := db.QueryRowContext(ctx, st.countSQL, st.countArgs...).Scan(&n); err != nil {
+			return nil, s.queryError(err, st)
+		}
+		res.Count = &n
+		res.RowsRead += n
+	}
+	return res, nil
+}
+
+// page reads the documents of one page and the cursor of the next.
+func (s *Store) page(ctx context.Context, db queryer, q *quire.Query, st *statement, res *quire.QueryResult) error {
+	rows, err := db.QueryContext(ctx, st.sql, st.args...)
+	if err != nil {
+		return s.queryError(err, st)
+	}
+	defer rows.Close()
+	nkeys := len(st.keys) - 1 // id is read as the document's id
+	size := 0
+	var last []any
+	for rows.Next() {
+		res.RowsRead++
+		if len(res.Docs) == q.Limit || size >= maxResultBytes {
+			res.Next = encodeQueryCursor(st.hash, last)
+			break
+		}
+		var d quire.QueryDoc
+		var body []byte
+		joins := make([][]byte, len(q.Join))
+		keys := make([]any, nkeys+1)
+		dest := []any{&d.ID, &d.Version, &d.CreatedAt, &d.UpdatedAt, &body}
+		for i := range joins {
+			dest = append(dest, &joins[i])
+		}
+		for i := range nkeys {
+			dest = append(dest, &keys[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return s.queryError(err, st)
+		}
+		d.Body = body
+		size += len(body)
+		for _, j := range joins {
+			d.Joins = append(d.Joins, j)
+			size += len(j)
+		}
+		keys[nkeys] = d.ID
+		last = keys
+		res.Docs = append(res.Docs, d)
+	}
+	if err := rows.Err(); err != nil {
+		return s.queryError(err, st)
+	}
+	return nil
+}
+
+// explain answers with SQLite's plan for the page statement.
+func (s *Store) explain(ctx context.Context, q *quire.Query, st *statement) (*quire.QueryResult, error) {
+	rows, err := s.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+st.sql, st.args...)
+	if err != nil {
+		return nil, s.queryError(err, st)
+	}
+	defer rows.Close()
+	res := &quire.QueryResult{Scan: st.scan, SQL: st.sql, Plan: []quire.PlanStep{}}
+	for rows.Next() {
+		var p quire.PlanStep
+		var unused int64
+		if err := rows.Scan(&p.ID, &p.Parent, &unused, &p.Detail); err != nil {
+			return nil, s.queryError(err, st)
+		}
+		res.Plan = append(res.Plan, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.queryError(err, st)
+	}
+	return res, nil
+}
+
+// queryError classifies a query failure. A collection the query reads
+// that was dropped while it ran is not found; one whose indexes changed
+// (the SQL may name a column that no longer exists) is worth a retry.
+func (s *Store) queryError(err error, st *statement) error {
+	for _, c := range st.colls {
+		cur, cerr := s.collection(c.Name)
+		if cerr != nil {
+			return cerr
+		}
+		if cur != c {
+			return quire.Errorf(quire.EUnavailable, "collection %q changed while the query ran; retry", c.Name)
+		}
+	}
+	return classify(err, "query")
+}
