@@ -192,17 +192,21 @@ func SplitSQL(sql string) []string {
 		next := completeTrans[state][tok]
 		if tok == tkSemi && next == 1 {
 			if content {
-				out = append(out, strings.TrimSpace(sql[start:i]))
+				out = append(out, strings.Trim(sql[start:i], sqliteSpace))
 			}
 			start, content = i+1, false
 		}
 		state = next
 	}
 	if content {
-		out = append(out, strings.TrimSpace(sql[start:]))
+		out = append(out, strings.Trim(sql[start:], sqliteSpace))
 	}
 	return out
 }
+
+// sqliteSpace is the white space of SQLite's tokenizer: not \v, which
+// SQLite refuses, so trimming never empties a statement SQLite would see.
+const sqliteSpace = " \t\n\f\r"
 
 // Tokens and transitions of sqlite3_complete() (SQLite's complete.c).
 const (

@@ -36,10 +36,11 @@ func (p *phase) run(ctx context.Context) *Stats {
 		g.done(&o, p.target.do(ctx, &o))
 		ready.Done()
 	}
+	loop := p.closedLoop
 	if p.rate > 0 {
-		return p.openLoop(ctx, gens, recs, warm, &ready)
+		loop = p.openLoop
 	}
-	return p.closedLoop(ctx, gens, recs, warm, &ready)
+	return loop(ctx, gens, recs, warm, &ready)
 }
 
 // next returns g's next op, first re-reading the version an update expects
@@ -80,11 +81,14 @@ func (p *phase) closedLoop(ctx context.Context, gens []*generator, recs []*recor
 		}(gens[i], recs[i])
 	}
 	ready.Wait()
+	cpu := startCPUShare()
 	t0 := time.Now()
 	deadline = t0.Add(p.duration)
 	close(start)
 	done.Wait()
-	return merge(recs, time.Since(t0), 0)
+	s := merge(recs, time.Since(t0), 0)
+	s.CPUShare = cpu()
+	return s
 }
 
 // openLoop sends requests at a fixed rate whatever the answers: request k
@@ -110,6 +114,7 @@ func (p *phase) openLoop(ctx context.Context, gens []*generator, recs []*recorde
 		}(gens[i], recs[i])
 	}
 	ready.Wait()
+	cpu := startCPUShare()
 	start := time.Now()
 	total := int64(p.duration.Seconds() * p.rate)
 	interval := time.Duration(float64(time.Second) / p.rate)
@@ -136,5 +141,7 @@ dispatch:
 	}
 	close(due)
 	done.Wait()
-	return merge(recs, time.Since(start), total-sent)
+	s := merge(recs, time.Since(start), total-sent)
+	s.CPUShare = cpu()
+	return s
 }

@@ -108,13 +108,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "target: %s (durability %s); %s; %gs per workload, %gs per ceiling; timeout %gs\n",
 		s.Target, s.Durability, mode, s.DurationS, s.CeilingDuration, s.TimeoutS)
+	fmt.Fprintln(w, "cpu: the share of all cores the bench process (load generator and, in-process, server) had; in a closed loop, well under 100% means something else was using the machine")
 	fmt.Fprintf(w, "data: %d clients per tenant; seeded %d docs in %d tenant(s) in %.1fs (%.0f docs/s)\n\n",
 		s.Docs, r.Seed.Docs, r.Seed.Tenants, r.Seed.Seconds, r.Seed.DocsPerSecond)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, label("workload", "target")+"\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\ttimeouts\t412\tdropped\t× http\t× engine\t")
+	fmt.Fprintln(tw, label("workload", "target")+"\treq/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\ttimeouts\t412\tdropped\tcpu\t× http\t× engine\t")
 	for _, wr := range r.Workloads {
 		if wr.Unsupported != "" {
-			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t\t\t\t\t\n", label(wr.Name, "unsupported"))
+			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", label(wr.Name, "unsupported"))
 			continue
 		}
 		row := func(name, target string, st *Stats, lat *Latency, ratios bool) {
@@ -124,8 +125,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if lat == nil {
 				lat = &st.Latency
 			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t", label(name, target), st.Throughput,
-				lat.P50, lat.P90, lat.P99, lat.P999, lat.Max, st.Errors, st.Timeouts, st.PreconditionFailed, st.Dropped)
+			cpu := "-"
+			if st.CPUShare != nil {
+				cpu = fmt.Sprintf("%.0f%%", *st.CPUShare*100)
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%s\t", label(name, target), st.Throughput,
+				lat.P50, lat.P90, lat.P99, lat.P999, lat.Max, st.Errors, st.Timeouts, st.PreconditionFailed, st.Dropped, cpu)
 			if ratios {
 				fmt.Fprintf(tw, "%s\t%s\t\n", ratioText(wr.RatioToHTTPCeiling), ratioText(wr.RatioToEngineCeiling))
 			} else {
@@ -134,8 +139,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		row(wr.Name, "quire", wr.Quire, nil, true)
 		if q := wr.Quire; q != nil && q.ReadLatency != nil {
-			fmt.Fprintf(tw, "%s\t\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\t\t\t\t\t\t\n", label("", "  reads"), q.ReadLatency.P50, q.ReadLatency.P90, q.ReadLatency.P99, q.ReadLatency.P999, q.ReadLatency.Max)
-			fmt.Fprintf(tw, "%s\t\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\t\t\t\t\t\t\n", label("", "  writes"), q.WriteLatency.P50, q.WriteLatency.P90, q.WriteLatency.P99, q.WriteLatency.P999, q.WriteLatency.Max)
+			fmt.Fprintf(tw, "%s\t\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\t\t\t\t\t\t\t\n", label("", "  reads"), q.ReadLatency.P50, q.ReadLatency.P90, q.ReadLatency.P99, q.ReadLatency.P999, q.ReadLatency.Max)
+			fmt.Fprintf(tw, "%s\t\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\t\t\t\t\t\t\t\n", label("", "  writes"), q.WriteLatency.P50, q.WriteLatency.P90, q.WriteLatency.P99, q.WriteLatency.P999, q.WriteLatency.Max)
 		}
 		row("", "http ceiling", wr.HTTPCeiling, nil, false)
 		row("", "engine ceiling", wr.EngineCeiling, nil, false)

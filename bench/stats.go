@@ -2,7 +2,11 @@ package bench
 
 import (
 	"math"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -87,7 +91,12 @@ type Stats struct {
 	ReadLatency        *Latency `json:"read_latency_ms,omitempty"`  // when the workload mixes reads and writes
 	WriteLatency       *Latency `json:"write_latency_ms,omitempty"` // idem
 	MedianBytes        int      `json:"median_response_bytes"`
-	ErrorSamples       []string `json:"error_samples,omitempty"`
+	// CPUShare is the share of the machine's CPU time (all cores) the
+	// bench process used during the phase, or null where it cannot be
+	// read. The process holds the load generator, and in-process the
+	// server: a closed loop near 1 had the machine to itself.
+	CPUShare     *float64 `json:"cpu_share"`
+	ErrorSamples []string `json:"error_samples,omitempty"`
 }
 
 // merge combines the workers' recorders of a phase that lasted elapsed.
@@ -158,3 +167,44 @@ func percentile(sorted []int64, p float64) int64 {
 
 // ms converts nanoseconds to milliseconds rounded to the microsecond.
 func ms(ns int64) float64 { return math.Round(float64(ns)/1e3) / 1e3 }
+
+// processCPU returns the CPU time this process has used so far (user and
+// system, all threads), read from /proc/self/stat; ok is false where there
+// is no such file. It lets a phase report how much of the machine it had:
+// a closed loop that gets much less than every core was sharing the
+// machine with something else, and its figures are not to be trusted.
+func processCPU() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces: count fields after ')'.
+	_, rest, ok := strings.Cut(string(b), ")")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const userHZ = 100 // the kernel's USER_HZ: fixed at 100 on Linux
+	return time.Duration(utime+stime) * time.Second / userHZ, true
+}
+
+// startCPUShare starts measuring the process's share of the machine's CPU
+// time; the function it returns ends the measurement (nil if unknown).
+func startCPUShare() func() *float64 {
+	cpu0, ok := processCPU()
+	t0 := time.Now()
+	return func() *float64 {
+		cpu1, ok1 := processCPU()
+		wall := time.Since(t0)
+		if !ok || !ok1 || wall <= 0 {
+			return nil
+		}
+		share := math.Round((cpu1-cpu0).Seconds()/(wall.Seconds()*float64(runtime.NumCPU()))*1000) / 1000
+		return &share
+	}
+}

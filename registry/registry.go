@@ -9,7 +9,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -273,13 +275,25 @@ func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
 	r.mu.Unlock()
 	r.closeTenant(id)
 	// Under r.mu, so a tenant re-created with this id meanwhile (which
-	// removed the old files itself) does not lose its new ones.
+	// removed the old files itself) does not lose its new ones. The
+	// directory is only renamed under the lock; removing a large one
+	// happens outside it. A crash in between leaves a directory that no
+	// tenant owns, which the next start removes.
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, ok := r.tenants[id]; ok {
+		r.mu.Unlock()
 		return nil
 	}
-	if err := os.RemoveAll(r.tenantDir(id)); err != nil {
+	trash := filepath.Join(r.cfg.DataDir, "tenants", ".deleted-"+id+"-"+randomHex(4))
+	err := os.Rename(r.tenantDir(id), trash)
+	r.mu.Unlock()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = os.RemoveAll(trash)
+	}
+	if err != nil {
 		return fmt.Errorf("delete tenant %q files: %w", id, err)
 	}
 	return nil

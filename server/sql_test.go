@@ -270,9 +270,9 @@ func TestSQLEndpoint(t *testing.T) {
 
 // d1Answer is Cloudflare's v4 envelope.
 type d1Answer struct {
-	Result   json.RawMessage `json:"result"`
-	Success  bool            `json:"success"`
-	Errors   []struct {
+	Result  json.RawMessage `json:"result"`
+	Success bool            `json:"success"`
+	Errors  []struct {
 		Code      int    `json:"code"`
 		Message   string `json:"message"`
 		QuireCode string `json:"quire_code"`

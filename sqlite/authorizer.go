@@ -141,7 +141,9 @@ func (sb *sandbox) read(table, column, db string) *quire.Error {
 		return forbidden("only the main database is accessible")
 	case isInternal(t):
 		return forbidden("Quire's internal tables are not accessible")
-	case strings.HasPrefix(t, "sqlite_") && t != "sqlite_sequence":
+	case strings.HasPrefix(t, "sqlite_") && t != "sqlite_sequence", t == "dbstat":
+		// sqlite_dbpage and dbstat (when compiled in) show every page
+		// of the file, internal tables' included.
 		return forbidden("the table %s is not accessible", t)
 	}
 	return nil

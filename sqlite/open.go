@@ -33,6 +33,9 @@ type Options struct {
 	BusyTimeout time.Duration // how long a connection waits for a lock
 	MaxDocBytes int           // largest document body (after a patch too)
 	MaxBatch    int           // most write requests grouped into one commit
+	// QueryTimeout stops a document query (POST .../query) that runs
+	// longer, so one unindexed scan cannot hold a reader forever.
+	QueryTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -50,6 +53,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1024
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 5 * time.Second
 	}
 	return o
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
 
 	"github.com/quiredb/quire"
@@ -18,9 +19,21 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Query runs a document query on the read pool. With Count, the page and
-// the count run in one read transaction, so they see the same snapshot.
+// Query runs a document query on the read pool, stopping it (SQLite's
+// interrupt) once it runs past Options.QueryTimeout.
 func (s *Store) Query(ctx context.Context, q quire.Query) (*quire.QueryResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	res, err := s.query(ctx, q)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, quire.Errorf(quire.ETimeout, "the query ran past its deadline of %s and was stopped: index the fields it filters on, or narrow it", s.opts.QueryTimeout)
+	}
+	return res, err
+}
+
+// query runs a query. With Count, the page and the count run in one read
+// transaction, so they see the same snapshot.
+func (s *Store) query(ctx context.Context, q quire.Query) (*quire.QueryResult, error) {
 	q.Join = slices.Clone(q.Join) // Normalize fills defaults in; the caller's slice stays as it was
 	if err := q.Normalize(); err != nil {
 		return nil, err

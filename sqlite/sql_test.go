@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,37 @@ func TestSQLInvariants(t *testing.T) {
 	}
 }
 
+// TestSQLTriggersAddedOnOpen: a collection created before collections had
+// triggers gets them when the store opens, and its writes are logged once.
+func TestSQLTriggersAddedOnOpen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	if _, _, err := s.PutCollection(ctx, quire.Collection{Name: "legacy"}); err != nil {
+		t.Fatal(err)
+	}
+	// The table as an earlier Quire created it: no defaults, no triggers.
+	for _, q := range []string{`DROP TABLE legacy`,
+		`CREATE TABLE legacy (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, _version INTEGER NOT NULL DEFAULT 0) STRICT`} {
+		if _, err := s.wconn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = openTestStore(t, dir)
+	put(t, s, "legacy", "a", `{"v":1}`)
+	put(t, s, "legacy", "a", `{"v":2}`)
+	mustSQL(t, s, quire.RoleWrite, "INSERT INTO legacy (id, body, created_at, updated_at, _version) VALUES ('b', '{}', quire_now(), quire_now(), 1)")
+	mustSQL(t, s, quire.RoleWrite, "UPDATE legacy SET body = '{\"v\":3}' WHERE id = 'a'")
+	var got []string
+	for _, c := range changes(t, s) {
+		got = append(got, fmt.Sprint(c.DocID, c.Op, c.Version))
+	}
+	if want := []string{"aput1", "aput2", "bput1", "aput3"}; !slices.Equal(got, want) {
+		t.Fatalf("changes %q, want %q", got, want)
+	}
+}
+
 // otherTenant creates another tenant's database and returns its directory
 // and a secret it holds.
 func otherTenant(t testing.TB) (dir, secret string) {
@@ -403,6 +435,9 @@ func TestSandboxDecide(t *testing.T) {
 		{a, false, []call{{sqlite3.SQLITE_READ, "sqlite_master", "sql", "main"}}, true}, // then check refuses
 		{r, false, []call{{sqlite3.SQLITE_READ, "sqlite_master", "sql", "main"}}, false},
 		{r, false, []call{{sqlite3.SQLITE_READ, "sqlite_stat1", "stat", "main"}}, false},
+		{r, false, []call{{sqlite3.SQLITE_READ, "sqlite_dbpage", "data", "main"}}, false},
+		{r, false, []call{{sqlite3.SQLITE_READ, "dbstat", "name", "main"}}, false},
+		{r, false, []call{{sqlite3.SQLITE_READ, "sqlite_sequence", "seq", "main"}}, true},
 		{r, false, []call{{sqlite3.SQLITE_READ, "clients", "id", "other"}}, false},
 		{r, false, []call{{sqlite3.SQLITE_INSERT, "clients", "", "main"}}, false},
 		{r, true, []call{{sqlite3.SQLITE_UPDATE, "clients", "body", "main"}}, false},
@@ -605,6 +640,34 @@ func TestSplitSQL(t *testing.T) {
 	}
 }
 
+func TestEmptyStatement(t *testing.T) {
+	s := sqlStore(t)
+	conn, err := s.rdb.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Raw(func(dc any) error {
+		c := dc.(*sqlite3.SQLiteConn)
+		for q, want := range map[string]bool{"": true, " -- nothing": true, "SELECT 1": false} {
+			ds, err := c.Prepare(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := emptyStatement(ds.(*sqlite3.SQLiteStmt)); got != want {
+				t.Errorf("emptyStatement(%q) = %t, want %t: has mattn renamed SQLiteStmt.s?", q, got, want)
+			}
+			ds.Close()
+		}
+		return nil
+	})
+	for _, q := range []string{"\v", " \v; ", "\u00a0"} {
+		if _, _, err := execSQL(s, quire.RoleRead, q); quire.ErrorCode(err) != quire.ESQL && quire.ErrorCode(err) != quire.EInvalid {
+			t.Errorf("%q: %v", q, err)
+		}
+	}
+}
+
 // sqliteFirstStatement returns the text SQLite leaves after compiling the
 // first statement of q (mattn keeps it in an unexported field), so the
 // tests can hold SplitSQL to SQLite's own idea of where statements end.
@@ -654,7 +717,7 @@ func FuzzSplitSQL(f *testing.F) {
 				return nil
 			}
 			rest := quire.SplitSQL(tail)
-			if !reflect.DeepEqual(rest, pieces[1:]) {
+			if !slices.Equal(rest, pieces[1:]) {
 				t.Errorf("SplitSQL(%q) = %q; SQLite's tail %q splits into %q", q, pieces, tail, rest)
 			}
 			return nil
@@ -732,6 +795,7 @@ func FuzzSQLSandbox(f *testing.F) {
 		"CREATE TRIGGER t AFTER UPDATE ON clients BEGIN DELETE FROM _quire_changes; END",
 		"SELECT * FROM clients, clients, clients, clients", "VACUUM INTO '/tmp/x.db'", "VACUUM",
 		"REPLACE INTO clients (id, body) VALUES ('c1', '{}')", "DROP TABLE clients",
+		"\v", // once compiled to a NULL statement, which crashed the driver
 	} {
 		f.Add(s)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -224,6 +225,12 @@ func (x *sqlRun) prepare(ctx context.Context, i int) (*sqlite3.SQLiteStmt, error
 		return nil, x.statementError(i, err)
 	}
 	st := ds.(*sqlite3.SQLiteStmt)
+	if emptyStatement(st) {
+		// Running it would crash the driver; SplitSQL should never let
+		// one through.
+		st.Close()
+		return nil, quire.StatementError(quire.Errorf(quire.EInvalid, "the SQL holds no statement"), i, len(x.pieces))
+	}
 	if err := x.sb.check(); err != nil {
 		st.Close()
 		return nil, quire.StatementError(err, i, len(x.pieces))
@@ -490,4 +497,13 @@ func (x *sqlRun) statementError(i int, err error) error {
 		return quire.StatementError(quire.Errorf(quire.ESQL, "%s", msg), i, n)
 	}
 	return fmt.Errorf("statement %d: %w", i, err)
+}
+
+// emptyStatement reports whether SQLite compiled st from text without a
+// statement (only spaces or comments). mattn keeps the sqlite3_stmt in an
+// unexported field and runs a NULL one into a segmentation fault; a test
+// guards the field's name.
+func emptyStatement(st *sqlite3.SQLiteStmt) bool {
+	f := reflect.ValueOf(st).Elem().FieldByName("s")
+	return f.IsValid() && f.Kind() == reflect.Pointer && f.IsNil()
 }

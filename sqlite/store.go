@@ -37,8 +37,11 @@ type Store struct {
 	tag   uint32 // identifies this tenant's bookmarks
 	epoch uint32 // bumped by restores
 	seq   atomic.Uint64
-	colls atomic.Pointer[map[string]*quire.Collection]
-	wctx  *writeContext // the write the change-log triggers record; writer goroutine only
+	// tempStore is the writer connection's temp_store setting; only the
+	// writer goroutine touches it.
+	tempStore string
+	colls     atomic.Pointer[map[string]*quire.Collection]
+	wctx      *writeContext // the write the change-log triggers record; writer goroutine only
 
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool

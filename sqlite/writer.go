@@ -121,6 +121,7 @@ func (s *Store) commitGroup(batch []*writeReq) {
 		}
 	}
 	bg := context.Background()
+	s.setTempStore(batch[0].ddl)
 	if _, err := s.wconn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
 		err = classify(err, "begin")
 		for i := range resps {
@@ -175,6 +176,25 @@ func (s *Store) commitGroup(batch []*writeReq) {
 		f()
 	}
 	answer()
+}
+
+// setTempStore puts SQLite's temporary files (statement journals, sorts)
+// in memory for ordinary groups, whose statements each touch one document
+// (the collection triggers make every statement keep a journal; on disk it
+// doubled the CPU cost of a document write), and on disk for requests that
+// commit alone (schema changes, SQL writes), whose statements may touch a
+// whole table.
+func (s *Store) setTempStore(alone bool) {
+	want := "MEMORY"
+	if alone {
+		want = "FILE"
+	}
+	if s.tempStore == want {
+		return
+	}
+	if _, err := s.wconn.ExecContext(context.Background(), "PRAGMA temp_store = "+want); err == nil {
+		s.tempStore = want
+	}
 }
 
 // failGroup marks every request of a group that had not already failed as

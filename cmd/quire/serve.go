@@ -33,6 +33,7 @@ type serveConfig struct {
 	MaxDocBytes     int
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
+	QueryTimeout    time.Duration
 	LogFormat       string
 	LogLevel        string
 }
@@ -55,6 +56,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.IntVar(&c.Readers, "readers", envInt("readers", 0), "read-only connections per open tenant; 0 means one per CPU (at least 2) ["+envName("readers")+"]")
 	fs.IntVar(&c.MaxDocBytes, "max-doc-bytes", envInt("max-doc-bytes", quire.DefaultMaxDocBytes), "largest document, in bytes ["+envName("max-doc-bytes")+"]")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(envInt("max-body-bytes", 16<<20)), "largest request body (batches), in bytes ["+envName("max-body-bytes")+"]")
+	fs.DurationVar(&c.QueryTimeout, "query-timeout", envDuration("query-timeout", 5*time.Second), "stop a document query running longer than this ["+envName("query-timeout")+"]")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("shutdown-timeout", 30*time.Second), "on SIGTERM, how long to wait for in-flight requests ["+envName("shutdown-timeout")+"]")
 }
 
@@ -141,7 +143,7 @@ func serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
 	}
 	reg, err := registry.New(registry.Config{
 		DataDir: c.DataDir, Region: c.Region, MaxOpenTenants: c.MaxOpenTenants, IdleTimeout: c.IdleTimeout,
-		Store: sqlite.Options{Durability: sqlite.Durability(c.Durability), Readers: c.Readers, MaxDocBytes: c.MaxDocBytes},
+		Store: sqlite.Options{Durability: sqlite.Durability(c.Durability), Readers: c.Readers, MaxDocBytes: c.MaxDocBytes, QueryTimeout: c.QueryTimeout},
 	})
 	if err != nil {
 		return err
