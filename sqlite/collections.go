@@ -18,6 +18,12 @@ func (s *Store) PutCollection(ctx context.Context, c quire.Collection) (*quire.C
 	}
 	return s.schemaChange(ctx, c.Name, func(t *txn, cur *quire.Collection) (*quire.Collection, error) {
 		if cur == nil {
+			if taken, err := t.tableExists(c.Name); err != nil || taken {
+				if err == nil {
+					err = quire.Errorf(quire.EConflict, "%q is the name of a SQL table of this tenant, not a collection", c.Name)
+				}
+				return nil, err
+			}
 			next := &quire.Collection{Name: c.Name, CreatedAt: time.UnixMilli(t.now).UTC()}
 			for _, ix := range c.Indexes {
 				ix.Stored = true
@@ -148,6 +154,15 @@ func (s *Store) publish(name string, c *quire.Collection) {
 		m[name] = c
 	}
 	s.colls.Store(&m)
+}
+
+// tableExists reports whether the database has a table or view called name
+// (a plain SQL table an admin key created, for instance).
+func (t *txn) tableExists(name string) (bool, error) {
+	var n int
+	err := t.s.wconn.QueryRowContext(context.Background(),
+		"SELECT count(*) FROM sqlite_schema WHERE name = ? COLLATE NOCASE", name).Scan(&n)
+	return n > 0, err
 }
 
 func (t *txn) execAll(stmts []string) error {

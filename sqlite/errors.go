@@ -33,6 +33,8 @@ func classify(err error, context string) error {
 	switch {
 	case se.ExtendedCode == sqlite3.ErrConstraintUnique:
 		return quire.Errorf(quire.EUniqueViolation, "%s: a unique index already holds this value (%s)", context, uniqueColumns(msg))
+	case se.ExtendedCode == sqlite3.ErrConstraintForeignKey:
+		return quire.Errorf(quire.EConflict, "%s: a foreign key of another table refers to this row", context)
 	case se.ExtendedCode == errConstraintDatatype:
 		return quire.Errorf(quire.EInvalidDocument, "%s: an indexed field has the wrong type (%s)", context, msg)
 	case se.ExtendedCode == sqlite3.ErrNoExtended(sqlite3.ErrConstraint):

@@ -839,3 +839,25 @@ func FuzzSQLSandbox(f *testing.F) {
 		}
 	})
 }
+
+// TestSQLTablesMeetCollections checks the edges between an admin's own SQL
+// tables and collections: a collection cannot take a table's name, and a
+// foreign key refusing a document delete is a conflict, not an internal
+// error.
+func TestSQLTablesMeetCollections(t *testing.T) {
+	ctx := context.Background()
+	s := sqlStore(t)
+	mustSQL(t, s, quire.RoleAdmin, "CREATE TABLE notes (id INTEGER PRIMARY KEY, client TEXT REFERENCES clients(id))")
+	_, _, err := s.PutCollection(ctx, quire.Collection{Name: "notes"})
+	if got, want := quire.ErrorCode(err), quire.EConflict; got != want {
+		t.Errorf("collection over a SQL table: got %v, want %s", err, want)
+	}
+	mustSQL(t, s, quire.RoleWrite, "INSERT INTO notes (client) VALUES ('c1')")
+	_, _, err = s.Write(ctx, []quire.WriteOp{{Op: quire.OpDelete, Collection: "clients", ID: "c1"}}, "k")
+	if got, want := quire.ErrorCode(err), quire.EConflict; got != want {
+		t.Errorf("delete of a referenced document: got %v, want %s", err, want)
+	}
+	if _, err := s.Get(ctx, "clients", "c1"); err != nil {
+		t.Errorf("referenced document after the refused delete: %v", err)
+	}
+}
