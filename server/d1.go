@@ -2,9 +2,7 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"runtime/debug"
 
 	"github.com/quiredb/quire"
 )
@@ -79,22 +77,7 @@ func d1Code(code string) int {
 }
 
 // wrapD1 is wrap for the D1 routes: errors and panics become v4 envelopes.
-func (s *Server) wrapD1(h handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				s.writeD1Error(w, r, errors.New("panic"))
-			}
-		}()
-		if err := h(w, r); err != nil {
-			s.writeD1Error(w, r, err)
-		}
-	})
-}
+func (s *Server) wrapD1(h handlerFunc) http.Handler { return s.wrapWith(h, s.writeD1Error) }
 
 // writeD1Error answers with err in the v4 envelope, with the same status
 // and headers as writeError.

@@ -11,7 +11,11 @@ import (
 
 // wrap turns a handlerFunc into an http.Handler: the one place errors and
 // panics become responses.
-func (s *Server) wrap(h handlerFunc) http.Handler {
+func (s *Server) wrap(h handlerFunc) http.Handler { return s.wrapWith(h, s.writeError) }
+
+// wrapWith is wrap with the error writer of a response dialect (Quire's
+// error shape, or Cloudflare's v4 envelope on the D1 routes).
+func (s *Server) wrapWith(h handlerFunc, writeErr func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -19,11 +23,11 @@ func (s *Server) wrap(h handlerFunc) http.Handler {
 					panic(p)
 				}
 				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				s.writeError(w, r, errors.New("panic"))
+				writeErr(w, r, errors.New("panic"))
 			}
 		}()
 		if err := h(w, r); err != nil {
-			s.writeError(w, r, err)
+			writeErr(w, r, err)
 		}
 	})
 }
