@@ -37,9 +37,12 @@ type IndexSpec struct {
 
 // Collection is a table of JSON documents with indexed fields.
 type Collection struct {
-	Name      string      `json:"name"`
-	Indexes   []IndexSpec `json:"indexes"`
-	CreatedAt time.Time   `json:"created_at"`
+	Name    string      `json:"name"`
+	Indexes []IndexSpec `json:"indexes"`
+	// History keeps every prior version of each document (off by default:
+	// it roughly doubles storage for documents that change).
+	History   bool      `json:"history"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Index returns the index spec for field, if the collection has one.

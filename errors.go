@@ -27,6 +27,17 @@ const (
 	EInternal         = "internal"         // a bug or an I/O failure; details only in the log
 	ESQL              = "sql_error"        // SQLite refused a statement of the SQL endpoint (syntax, constraint...)
 	ETimeout          = "timeout"          // a SQL request ran past its deadline and was interrupted
+	// ERegionNotAllowed refuses creating or serving a tenant whose region
+	// this node may not hold (see --allow-regions).
+	ERegionNotAllowed = "region_not_allowed"
+	// EStorageQuotaExceeded refuses a write that would grow the tenant's
+	// database past its storage quota; what was written before stays.
+	EStorageQuotaExceeded = "storage_quota_exceeded"
+	// EQuotaExceeded refuses a change past a count quota (collections).
+	EQuotaExceeded = "quota_exceeded"
+	// EInvalidBackup refuses a backup file that is truncated, damaged or
+	// not a Quire backup.
+	EInvalidBackup = "invalid_backup"
 )
 
 // statuses is the one table from error code to HTTP status, used by the
@@ -48,6 +59,11 @@ var statuses = map[string]int{
 	EInternal:         500,
 	ESQL:              400,
 	ETimeout:          408,
+
+	ERegionNotAllowed:     403,
+	EStorageQuotaExceeded: 507,
+	EQuotaExceeded:        409,
+	EInvalidBackup:        400,
 }
 
 // StatusOf returns the HTTP status for an error code; unknown codes are 500.

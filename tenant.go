@@ -13,6 +13,7 @@ type Tenant struct {
 	Region    string    `json:"region"`
 	Domains   []string  `json:"domains,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	Quotas    *Quotas   `json:"quotas,omitempty"` // effective limits (see quota.go)
 }
 
 // TenantCreate is the body of a tenant creation request.

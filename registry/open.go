@@ -30,9 +30,16 @@ func (r *Registry) OpenStore(ctx context.Context, tenant string) (quire.Store, f
 			r.mu.Unlock()
 			return nil, nil, quire.Errorf(quire.EUnavailable, "server is shutting down")
 		}
-		if _, ok := r.tenants[tenant]; !ok {
+		t, ok := r.tenants[tenant]
+		if !ok {
 			r.mu.Unlock()
 			return nil, nil, tenantNotFound(tenant)
+		}
+		// A data directory moved to a node that may not hold its region
+		// must not be served there.
+		if err := r.checkResidency(t); err != nil {
+			r.mu.Unlock()
+			return nil, nil, err
 		}
 		ot := r.open[tenant]
 		if ot != nil && ot.closing != nil {
@@ -57,6 +64,7 @@ func (r *Registry) OpenStore(ctx context.Context, tenant string) (quire.Store, f
 			if err != nil {
 				delete(r.open, tenant)
 			} else {
+				r.applyQuotas(st, tenant)
 				ot.elem = r.lru.PushFront(ot)
 			}
 			close(ot.ready)
@@ -176,3 +184,19 @@ func (r *Registry) OpenTenants() int {
 	defer r.mu.Unlock()
 	return len(r.open)
 }
+
+// OpenTenantDirs returns the directory of every open tenant database, by
+// tenant id: a set bounded by MaxOpenTenants (and the tenants in use), so
+// per-tenant metrics stay bounded however many tenants exist.
+func (r *Registry) OpenTenantDirs() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dirs := make(map[string]string, len(r.open))
+	for id := range r.open {
+		dirs[id] = r.tenantDir(id)
+	}
+	return dirs
+}
+
+// Ping reports whether the tenant catalog answers a query.
+func (r *Registry) Ping(ctx context.Context) error { return r.catalog.Ping(ctx) }

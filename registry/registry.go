@@ -30,7 +30,9 @@ var _ quire.StoreOpener = (*Registry)(nil)
 // Config configures a Registry.
 type Config struct {
 	DataDir        string
-	Region         string        // default region of new tenants
+	Region         string        // this node's region: the default region of new tenants
+	AllowRegions   []string      // regions whose tenants this node may hold; empty: Region only
+	Quotas         quire.Quotas  // default quotas of tenants; zero fields: quire's defaults
 	MaxOpenTenants int           // open tenant databases kept at most (when idle)
 	IdleTimeout    time.Duration // an unused tenant is closed after this long
 	Store          sqlite.Options
@@ -49,6 +51,8 @@ type Registry struct {
 	lru     *list.List // of *openTenant, most recently released first
 	closed  bool
 
+	overrides map[string]quire.Quotas // tenants' quota overrides (see quotas.go)
+
 	stopJanitor chan struct{}
 	janitorDone chan struct{}
 }
@@ -62,8 +66,11 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute
 	}
-	if cfg.Region == "" {
-		cfg.Region = "local"
+	if err := cfg.checkRegions(); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkQuotas(); err != nil {
+		return nil, err
 	}
 	if err := cfg.Store.Validate(); err != nil {
 		return nil, err
@@ -96,6 +103,7 @@ func (r *Registry) load(ctx context.Context) error {
 		return err
 	}
 	for _, t := range ts {
+		r.noteQuotas(t)
 		r.tenants[t.ID] = t
 		for _, d := range t.Domains {
 			r.domains[d] = t.ID
@@ -181,6 +189,9 @@ func (r *Registry) CreateTenant(ctx context.Context, c quire.TenantCreate) (*qui
 		}
 	}
 	t := &quire.Tenant{ID: c.ID, Name: c.Name, Region: c.Region, Domains: domains, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := r.checkResidency(t); err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.tenants[t.ID]; ok {
@@ -203,6 +214,7 @@ func (r *Registry) CreateTenant(ctx context.Context, c quire.TenantCreate) (*qui
 	if err := r.catalog.CreateTenant(ctx, t); err != nil {
 		return nil, err
 	}
+	r.noteQuotas(t)
 	r.tenants[t.ID] = t
 	for _, d := range domains {
 		r.domains[d] = t.ID

@@ -19,12 +19,14 @@ func (s *Server) principal(r *http.Request) (quire.Principal, error) {
 	}
 	th := sha256.Sum256([]byte(token))
 	if s.cfg.AdminToken != "" && subtle.ConstantTimeCompare(th[:], s.adminHash[:]) == 1 {
+		noteKey(r, "admin")
 		return quire.Principal{Admin: true}, nil
 	}
 	k, err := s.tenants.Authenticate(token)
 	if err != nil {
 		return quire.Principal{}, err
 	}
+	noteKey(r, k.ID)
 	return quire.Principal{Key: k}, nil
 }
 
@@ -58,6 +60,7 @@ type tenantHandler func(w http.ResponseWriter, r *http.Request, tr *tenantReques
 // request's bookmark. Every response, errors included, carries a bookmark.
 func (s *Server) tenant(need quire.Role, h tenantHandler) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set(headerServedBy, s.cfg.servedBy())
 		p, err := s.principal(r)
 		if err != nil {
 			return err

@@ -44,13 +44,23 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return unmarshalStrict(body, v)
 }
 
-func unmarshalStrict(body []byte, v any) error {
+func unmarshalStrict(body []byte, v any) error { return unmarshalObject(body, v, true) }
+
+// unmarshalObject reads one JSON object into v; strict refuses unknown
+// fields. A *quire.Error from a type's own UnmarshalJSON passes through.
+func unmarshalObject(body []byte, v any, strict bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return quire.Errorf(quire.EInvalid, "request body is empty; expected JSON")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
+		var qe *quire.Error
+		if errors.As(err, &qe) {
+			return err
+		}
 		return jsonError(err)
 	}
 	// dec.More misses a stray ']' or '}': check the rest is only space.

@@ -9,6 +9,10 @@ import (
 // collectionPut is the body of PUT .../collections/{c}.
 type collectionPut struct {
 	Indexes []quire.IndexSpec `json:"indexes"`
+	// History turns document history on or off; absent keeps the current
+	// setting (off for a new collection), so re-declaring indexes cannot
+	// turn history off by omission.
+	History *bool `json:"history"`
 }
 
 func (s *Server) handleListCollections(w http.ResponseWriter, r *http.Request, tr *tenantRequest) error {
@@ -40,8 +44,12 @@ func (s *Server) handlePutCollection(w http.ResponseWriter, r *http.Request, tr 
 	if err := decodeJSON(w, r, controlBodyLimit, &body); err != nil {
 		return err
 	}
-	_, missing := tr.store.Collection(r.Context(), name)
-	c, b, err := tr.store.PutCollection(r.Context(), quire.Collection{Name: name, Indexes: body.Indexes})
+	cur, missing := tr.store.Collection(r.Context(), name)
+	history := missing == nil && cur.History
+	if body.History != nil {
+		history = *body.History
+	}
+	c, b, err := tr.store.PutCollection(r.Context(), quire.Collection{Name: name, Indexes: body.Indexes, History: history})
 	if err != nil {
 		return err
 	}

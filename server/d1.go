@@ -34,7 +34,7 @@ func (s *Server) sqlRoutes() {
 // result, as D1 does.
 func (s *Server) handleD1(raw bool) tenantHandler {
 	return func(w http.ResponseWriter, r *http.Request, tr *tenantRequest) error {
-		req, _, err := s.sqlRequest(w, r, tr)
+		req, _, err := s.sqlRequest(w, r, tr, true)
 		if err != nil {
 			return err
 		}

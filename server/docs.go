@@ -18,7 +18,7 @@ func (s *Server) docBodyLimit() int64 { return int64(s.cfg.MaxDocBytes) + 64<<10
 
 func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request, tr *tenantRequest) error {
 	pos := tr.store.Position()
-	d, err := tr.store.Get(r.Context(), r.PathValue("coll"), r.PathValue("id"))
+	d, err := s.getDocOrVersion(r, tr)
 	if err != nil {
 		return err
 	}

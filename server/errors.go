@@ -22,7 +22,7 @@ func (s *Server) wrapWith(h handlerFunc, writeErr func(http.ResponseWriter, *htt
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				writeErr(w, r, errors.New("panic"))
 			}
 		}()
@@ -48,7 +48,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status := quire.StatusOf(code)
 	if status >= 500 {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err.Error())
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r), "code", code, "err", err.Error())
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")

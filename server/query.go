@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -81,19 +80,7 @@ func decodeQuery(body []byte) (quire.Query, error) {
 	if trimmed[0] != '{' {
 		return q, quire.Errorf(quire.EInvalid, "the query must be a JSON object such as {\"where\": {...}}")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&q); err != nil {
-		var qe *quire.Error
-		if errors.As(err, &qe) {
-			return q, err
-		}
-		return q, jsonError(err)
-	}
-	if dec.More() {
-		return q, quire.Errorf(quire.EInvalid, "request body has data after the JSON value")
-	}
-	return q, nil
+	return q, unmarshalStrict(body, &q)
 }
 
 // appendQueryDoc encodes a document like appendDocument, its stored body

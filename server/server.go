@@ -3,11 +3,13 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/quiredb/quire"
 )
@@ -18,6 +20,17 @@ type Config struct {
 	MaxDocBytes  int    // largest document body
 	MaxBodyBytes int64  // largest request body (batches)
 	Logger       *slog.Logger
+	// Node and Region name this server in the Quire-Served-By header of
+	// tenant responses; defaults: the host name and "local".
+	Node   string
+	Region string
+	// Observer, if set, is told about every answered request (metrics).
+	Observer RequestObserver
+	// Metrics, if set, is served at GET /metrics to the admin token.
+	Metrics http.Handler
+	// Ready, if set, is part of /readyz: it reports whether the server's
+	// dependencies (the tenant catalog) answer.
+	Ready func(ctx context.Context) error
 }
 
 // Server serves the HTTP API over a tenant catalog and tenants' stores.
@@ -28,6 +41,7 @@ type Server struct {
 	mux       *http.ServeMux
 	adminHash [32]byte
 	log       *slog.Logger
+	draining  atomic.Bool // set by Drain: /readyz answers 503
 }
 
 // New returns a Server. tenants and stores are usually the same registry.
@@ -41,6 +55,7 @@ func New(cfg Config, tenants quire.TenantService, stores quire.StoreOpener) *Ser
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.setServedBy()
 	s := &Server{cfg: cfg, tenants: tenants, stores: stores, mux: http.NewServeMux(),
 		adminHash: sha256.Sum256([]byte(cfg.AdminToken)), log: cfg.Logger}
 	s.routes()
@@ -49,13 +64,22 @@ func New(cfg Config, tenants quire.TenantService, stores quire.StoreOpener) *Ser
 
 func (s *Server) routes() {
 	s.route("/healthz", methods{"GET": s.handleHealth})
-	s.route("/readyz", methods{"GET": s.handleHealth})
+	s.route("/readyz", methods{"GET": s.handleReady})
+	if s.cfg.Metrics != nil {
+		s.route("/metrics", methods{"GET": s.admin(s.handleMetrics)})
+	}
 
 	s.route("/v1/tenants", methods{"POST": s.admin(s.handleCreateTenant), "GET": s.admin(s.handleListTenants)})
 	s.route("/v1/tenants/{tenant}", methods{
 		"GET":    s.tenant(quire.RoleRead, s.handleGetTenant),
+		"PATCH":  s.admin(s.handlePatchTenant),
 		"DELETE": s.admin(s.handleDeleteTenant),
 	})
+	s.route("/v1/tenants/{tenant}/usage", methods{"GET": s.tenant(quire.RoleRead, s.handleUsage)})
+	s.route("/v1/tenants/{tenant}/backup", methods{"POST": s.admin(s.handleBackup)})
+	s.route("/v1/tenants/{tenant}/restore", methods{"POST": s.admin(s.handleRestore)})
+	s.route("/v1/tenants/{tenant}/export", methods{"GET": s.tenant(quire.RoleRead, s.handleExport)})
+	s.route("/v1/tenants/{tenant}/import", methods{"POST": s.tenant(quire.RoleAdmin, s.handleImport)})
 	s.route("/v1/tenants/{tenant}/keys", methods{
 		"POST": s.tenant(quire.RoleAdmin, s.handleCreateKey),
 		"GET":  s.tenant(quire.RoleAdmin, s.handleListKeys),
@@ -81,6 +105,7 @@ func (s *Server) routes() {
 		"PATCH":  s.tenant(quire.RoleWrite, s.handlePatchDoc),
 		"DELETE": s.tenant(quire.RoleWrite, s.handleDeleteDoc),
 	})
+	s.historyRoutes()
 	s.route("/v1/tenants/{tenant}/collections/{coll}/query", methods{"POST": s.tenant(quire.RoleRead, s.handleQuery)})
 	s.route("/v1/tenants/{tenant}/batch", methods{"POST": s.tenant(quire.RoleWrite, s.handleBatch)})
 	s.sqlRoutes()
@@ -130,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r = r2
 		}
 	}
-	s.mux.ServeHTTP(w, r)
+	s.observe(w, r, s.mux)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {

@@ -32,8 +32,10 @@ type sqlEntry struct {
 }
 
 // sqlRequest reads a SQL request: its statements, whether they came as a
-// batch, and its timeout.
-func (s *Server) sqlRequest(w http.ResponseWriter, r *http.Request, tr *tenantRequest) (quire.SQLRequest, bool, error) {
+// batch, and its timeout. D1 clients send fields of their own (such as
+// "method") that Cloudflare ignores, so on the D1 routes (d1) unknown
+// fields are ignored too; /v1 refuses them.
+func (s *Server) sqlRequest(w http.ResponseWriter, r *http.Request, tr *tenantRequest, d1 bool) (quire.SQLRequest, bool, error) {
 	req := quire.SQLRequest{Role: quire.RoleAdmin, KeyID: tr.who.KeyID()}
 	if tr.who.Key != nil {
 		req.Role = tr.who.Key.Role
@@ -43,7 +45,7 @@ func (s *Server) sqlRequest(w http.ResponseWriter, r *http.Request, tr *tenantRe
 		return req, false, err
 	}
 	var body sqlBody
-	if err := unmarshalStrict(raw, &body); err != nil {
+	if err := unmarshalObject(raw, &body, !d1); err != nil {
 		return req, false, err
 	}
 	entries := body.Batch
@@ -152,7 +154,7 @@ func execSQL(w http.ResponseWriter, r *http.Request, tr *tenantRequest, req quir
 // handleSQL serves POST /v1/tenants/{t}/sql. Each "sql" holds one
 // statement; a batch answers with an array of results.
 func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request, tr *tenantRequest) error {
-	req, batch, err := s.sqlRequest(w, r, tr)
+	req, batch, err := s.sqlRequest(w, r, tr, false)
 	if err != nil {
 		return err
 	}

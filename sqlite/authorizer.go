@@ -192,9 +192,9 @@ func (sb *sandbox) write(op int, table, db string) *quire.Error {
 	case !isMainDB(db):
 		return forbidden("only the main database is accessible")
 	case isInternal(t):
-		// The change log is written by the collection triggers, which
-		// SQLite compiles after the statement's own write.
-		if !first && op == sqlite3.SQLITE_INSERT && t == "_quire_changes" && sb.colls[sb.first] != nil {
+		// The change log and history are written by the collection
+		// triggers, which SQLite compiles after the statement's own write.
+		if !first && op == sqlite3.SQLITE_INSERT && (t == "_quire_changes" || t == "_quire_history") && sb.colls[sb.first] != nil {
 			return nil
 		}
 		return forbidden("Quire's internal tables are not accessible")

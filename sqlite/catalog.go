@@ -55,15 +55,25 @@ func OpenCatalog(dataDir string) (*Catalog, error) {
 		db.Close()
 		return nil, fmt.Errorf("create catalog: %w", err)
 	}
+	if err := migrateCatalog(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate catalog: %w", err)
+	}
 	return &Catalog{db: db}, nil
 }
 
 // Close closes the catalog.
 func (c *Catalog) Close() error { return c.db.Close() }
 
+// Ping reports whether the catalog answers a query.
+func (c *Catalog) Ping(ctx context.Context) error {
+	var n int
+	return c.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM tenants LIMIT 1)`).Scan(&n)
+}
+
 // Tenants returns every tenant.
 func (c *Catalog) Tenants(ctx context.Context) ([]*quire.Tenant, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT id, name, region, domains, created_at FROM tenants ORDER BY id`)
+	rows, err := c.db.QueryContext(ctx, `SELECT id, name, region, domains, created_at, quotas FROM tenants ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +81,14 @@ func (c *Catalog) Tenants(ctx context.Context) ([]*quire.Tenant, error) {
 	var out []*quire.Tenant
 	for rows.Next() {
 		t := &quire.Tenant{}
-		var domains string
+		var domains, quotas string
 		var created int64
-		if err := rows.Scan(&t.ID, &t.Name, &t.Region, &domains, &created); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Region, &domains, &created, &quotas); err != nil {
 			return nil, err
+		}
+		t.Quotas = &quire.Quotas{}
+		if err := json.Unmarshal([]byte(quotas), t.Quotas); err != nil {
+			return nil, fmt.Errorf("tenant %q: bad quotas: %w", t.ID, err)
 		}
 		if err := json.Unmarshal([]byte(domains), &t.Domains); err != nil {
 			return nil, fmt.Errorf("tenant %q: bad domains: %w", t.ID, err)

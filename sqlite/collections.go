@@ -18,13 +18,16 @@ func (s *Store) PutCollection(ctx context.Context, c quire.Collection) (*quire.C
 	}
 	return s.schemaChange(ctx, c.Name, func(t *txn, cur *quire.Collection) (*quire.Collection, error) {
 		if cur == nil {
+			if err := s.checkCollectionCount(); err != nil {
+				return nil, err
+			}
 			if taken, err := t.tableExists(c.Name); err != nil || taken {
 				if err == nil {
 					err = quire.Errorf(quire.EConflict, "%q is the name of a SQL table of this tenant, not a collection", c.Name)
 				}
 				return nil, err
 			}
-			next := &quire.Collection{Name: c.Name, CreatedAt: time.UnixMilli(t.now).UTC()}
+			next := &quire.Collection{Name: c.Name, History: c.History, CreatedAt: time.UnixMilli(t.now).UTC()}
 			for _, ix := range c.Indexes {
 				ix.Stored = true
 				next.Indexes = append(next.Indexes, ix)
@@ -49,6 +52,9 @@ func (s *Store) PutCollection(ctx context.Context, c quire.Collection) (*quire.C
 				}
 			}
 		}
+		if next.History != c.History {
+			return t.setHistory(next, c.History)
+		}
 		return next, nil
 	})
 }
@@ -59,8 +65,8 @@ func sameIndex(a, b quire.IndexSpec) bool {
 	return a.Field == b.Field && a.Path == b.Path && a.Type == b.Type && a.Unique == b.Unique
 }
 
-// DeleteCollection drops a collection and its documents. Its entries in
-// the change log stay: they are history.
+// DeleteCollection drops a collection, its documents and their kept
+// versions. Its entries in the change log stay: they are history.
 func (s *Store) DeleteCollection(ctx context.Context, name string) (quire.Bookmark, error) {
 	if _, err := s.collection(name); err != nil {
 		return quire.Bookmark{}, err
@@ -69,7 +75,10 @@ func (s *Store) DeleteCollection(ctx context.Context, name string) (quire.Bookma
 		if cur == nil {
 			return nil, quire.Errorf(quire.ENotFound, "collection %q not found", name)
 		}
-		return nil, t.exec("DROP TABLE " + quoteIdent(name))
+		if err := t.exec("DROP TABLE " + quoteIdent(name)); err != nil {
+			return nil, err
+		}
+		return nil, t.exec("DELETE FROM _quire_history WHERE collection = ?", name)
 	})
 	return b, err
 }

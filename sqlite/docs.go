@@ -68,7 +68,7 @@ func (s *Store) checkOp(op *quire.WriteOp) error {
 	}
 	switch op.Op {
 	case quire.OpPut, quire.OpCreate, quire.OpPatch:
-		body, err := checkBody(op.Body, s.opts.MaxDocBytes)
+		body, err := checkBody(op.Body, s.maxDocBytes())
 		if err != nil {
 			return err
 		}
@@ -155,8 +155,8 @@ func (t *txn) apply(op *quire.WriteOp, keyID string) (quire.WriteResult, error) 
 		err2 = t.s.wconn.QueryRowContext(context.Background(),
 			"UPDATE "+table+" SET body = json_patch(body, ?), updated_at = ?, _version = _version + 1 WHERE id = ? RETURNING length(body)",
 			string(op.Body), t.now, op.ID).Scan(&size)
-		if err2 == nil && size > t.s.opts.MaxDocBytes {
-			return res, quire.Errorf(quire.ETooLarge, "patched document would be %d bytes, the limit is %d", size, t.s.opts.MaxDocBytes)
+		if limit := t.s.maxDocBytes(); err2 == nil && size > limit {
+			return res, quire.Errorf(quire.ETooLarge, "patched document would be %d bytes, the limit is %d", size, limit)
 		}
 		res.Version, res.CreatedAt = version+1, created
 	case exists:

@@ -36,6 +36,16 @@ type Options struct {
 	// QueryTimeout stops a document query (POST .../query) that runs
 	// longer, so one unindexed scan cannot hold a reader forever.
 	QueryTimeout time.Duration
+	// Observer, if set, is told about every group commit (for metrics).
+	Observer Observer
+}
+
+// Observer watches the writer. Its methods are called on the writer
+// goroutine and must return quickly.
+type Observer interface {
+	// ObserveCommit reports one group commit: how many write requests it
+	// carried and how long it took, from BEGIN to the answers.
+	ObserveCommit(requests int, d time.Duration)
 }
 
 func (o Options) withDefaults() Options {

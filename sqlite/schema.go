@@ -82,6 +82,9 @@ func createCollection(c *quire.Collection) []string {
 	for _, ix := range c.Indexes {
 		stmts = append(stmts, createIndex(c.Name, ix))
 	}
+	if c.History {
+		stmts = append(stmts, historyTriggers(c.Name)...)
+	}
 	return append(stmts, collectionTriggers(c.Name)...)
 }
 

@@ -42,6 +42,11 @@ type Store struct {
 	tempStore string
 	colls     atomic.Pointer[map[string]*quire.Collection]
 	wctx      *writeContext // the write the change-log triggers record; writer goroutine only
+	// quotas are the tenant's limits (see usage.go); pages and pageSize
+	// are the database's size as the writer last saw it.
+	quotas   atomic.Pointer[quire.Quotas]
+	pages    int64 // writer goroutine only
+	pageSize int64 // writer goroutine only
 
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
@@ -92,7 +97,7 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.setupWriter(ctx); err != nil {
 		return err
 	}
-	if _, err := s.wconn.ExecContext(ctx, internalSchema); err != nil {
+	if _, err := s.wconn.ExecContext(ctx, internalSchema+historySchema); err != nil {
 		return err
 	}
 	var b [4]byte
@@ -143,6 +148,9 @@ func (s *Store) loadCollections(ctx context.Context) error {
 		m[name] = c
 	}
 	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := loadHistoryFlags(ctx, s.wconn, m); err != nil {
 		return err
 	}
 	s.colls.Store(&m)

@@ -113,6 +113,9 @@ func (s *Store) writeLoop() {
 
 // commitGroup runs batch as one transaction and answers every request.
 func (s *Store) commitGroup(batch []*writeReq) {
+	if o := s.opts.Observer; o != nil {
+		defer func(start time.Time, n int) { o.ObserveCommit(n, time.Since(start)) }(time.Now(), len(batch))
+	}
 	resps := make([]writeResp, len(batch))
 	var after []func()
 	answer := func() {
@@ -132,6 +135,7 @@ func (s *Store) commitGroup(batch []*writeReq) {
 	}
 	next := s.seq.Load() + 1
 	now := time.Now().UnixMilli()
+	s.notePages()
 	ok := 0
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -218,6 +222,9 @@ func (s *Store) runSavepoint(t *txn, fn func(t *txn) (any, error)) (any, error) 
 		return nil, classify(err, "savepoint")
 	}
 	val, err := callSafely(t, fn)
+	if err == nil {
+		err = s.checkStorage()
+	}
 	if err != nil {
 		if s.inTransaction() {
 			if rerr := t.exec("ROLLBACK TO w"); rerr != nil {

@@ -26,6 +26,12 @@ var commands = map[string]command{
 	"key":        {"create, list and revoke API keys", runKey},
 	"collection": {"create, list, show and drop collections and indexes", runCollection},
 	"doc":        {"put, get, patch, delete and list documents", runDoc},
+	"query":      {"query a collection's documents: filters, sort, pages, joins", runQuery},
+	"sql":        {"run SQL against a tenant's database, printed as tables", runSQL},
+	"backup":     {"take an online backup of a tenant to a .qbak file", runBackup},
+	"restore":    {"restore a tenant from a .qbak backup, in a new epoch", runRestore},
+	"export":     {"export a tenant's collections and documents as NDJSON", runExport},
+	"import":     {"import an NDJSON export into a tenant", runImport},
 	"version":    {"print the version", runVersion},
 	"bench":      {"seed a data set and measure Quire against its ceilings", runBench},
 }
@@ -77,7 +83,7 @@ Usage: quire <command> [flags] [arguments]
 
 Commands:
 `)
-	for _, name := range []string{"serve", "tenant", "key", "collection", "doc", "bench", "version"} {
+	for _, name := range []string{"serve", "tenant", "key", "collection", "doc", "query", "sql", "backup", "restore", "export", "import", "bench", "version"} {
 		fmt.Fprintf(os.Stderr, "  %-11s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprint(os.Stderr, `

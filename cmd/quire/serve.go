@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/metrics"
 	"github.com/quiredb/quire/registry"
 	"github.com/quiredb/quire/server"
 	"github.com/quiredb/quire/sqlite"
@@ -36,6 +37,22 @@ type serveConfig struct {
 	QueryTimeout    time.Duration
 	LogFormat       string
 	LogLevel        string
+	// Serving safely and observability.
+	ConfigFile        string
+	TLSCert           string
+	TLSKey            string
+	MetricsAddr       string
+	ReadHeaderTimeout time.Duration
+	DrainDelay        time.Duration
+	// Residency and quotas.
+	AllowRegions   string
+	Node           string
+	StorageQuota   int64
+	MaxCollections int
+	// Scheduled backups.
+	BackupDir   string
+	BackupEvery time.Duration
+	BackupKeep  int
 }
 
 // serveFlags declares serve's flags on fs. Each flag's default comes from
@@ -48,8 +65,18 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	str(&c.DataDir, "data", "./quire-data", "data directory: catalog.db, tenants/<id>/quire.db, admin.token")
 	str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	str(&c.Region, "region", "local", "region of this node; the default region of new tenants")
+	str(&c.AllowRegions, "allow-regions", "", "comma-separated regions whose tenants this node may hold, * for any; empty: --region only (any region while --region is local)")
+	str(&c.Node, "node", "", "name of this node in the Quire-Served-By header; empty: the host name")
+	fs.Int64Var(&c.StorageQuota, "storage-quota", int64(envInt("storage-quota", quire.DefaultStorageBytes)), "default storage quota of a tenant's database, in bytes ["+envName("storage-quota")+"]")
+	fs.IntVar(&c.MaxCollections, "max-collections", envInt("max-collections", quire.DefaultMaxCollections), "default most collections of a tenant ["+envName("max-collections")+"]")
 	str(&c.Durability, "durability", "full", "full: fsync every commit (synchronous=FULL); relaxed: synchronous=NORMAL, a power loss may lose the last commits")
-	str(&c.LogFormat, "log-format", "text", "log format: text or json")
+	str(&c.LogFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, json otherwise)")
+	str(&c.ConfigFile, "config", "", "TOML file whose keys are flag names; command-line flags and QUIRE_* variables win over it")
+	str(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS (needs --tls-key)")
+	str(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	str(&c.MetricsAddr, "metrics-addr", "", "serve /metrics without a token on this address too (keep it private); on the API listener /metrics needs the admin token")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", envDuration("read-header-timeout", 10*time.Second), "drop a connection whose request headers take longer (slow-loris) ["+envName("read-header-timeout")+"]")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", envDuration("drain-delay", 0), "on SIGTERM, answer /readyz with 503 for this long before closing the listener ["+envName("drain-delay")+"]")
 	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&c.MaxOpenTenants, "max-open-tenants", envInt("max-open-tenants", 256), "most tenant databases kept open when idle ["+envName("max-open-tenants")+"]")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", envDuration("idle-timeout", 5*time.Minute), "close a tenant database unused for this long ["+envName("idle-timeout")+"]")
@@ -57,6 +84,9 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.IntVar(&c.MaxDocBytes, "max-doc-bytes", envInt("max-doc-bytes", quire.DefaultMaxDocBytes), "largest document, in bytes ["+envName("max-doc-bytes")+"]")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(envInt("max-body-bytes", 16<<20)), "largest request body (batches), in bytes ["+envName("max-body-bytes")+"]")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", envDuration("query-timeout", 5*time.Second), "stop a document query running longer than this ["+envName("query-timeout")+"]")
+	str(&c.BackupDir, "backup-dir", "", "take scheduled backups of every tenant written since its last one into this directory (<dir>/<tenant>/*.qbak)")
+	fs.DurationVar(&c.BackupEvery, "backup-every", envDuration("backup-every", time.Hour), "how often scheduled backups run, with --backup-dir ["+envName("backup-every")+"]")
+	fs.IntVar(&c.BackupKeep, "backup-keep", envInt("backup-keep", 24), "scheduled backups kept per tenant, newest first ["+envName("backup-keep")+"]")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("shutdown-timeout", 30*time.Second), "on SIGTERM, how long to wait for in-flight requests ["+envName("shutdown-timeout")+"]")
 }
 
@@ -93,13 +123,16 @@ func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	serveFlags(fs, &c)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: quire serve [flags]\n\nRuns the Quire server. Every flag can also be set with the QUIRE_* variable shown;\na flag given on the command line wins. The admin token comes from QUIRE_ADMIN_TOKEN,\nelse from <data>/admin.token (generated at first start, mode 0600).\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: quire serve [flags]\n\nRuns the Quire server. Every flag can also be set with the QUIRE_* variable shown,\nor in the --config TOML file (keys are flag names). Precedence: command-line flag >\nQUIRE_* variable > config file > default. The admin token comes from QUIRE_ADMIN_TOKEN,\nelse from <data>/admin.token (generated at first start, mode 0600).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
+		return usageError{err.Error()}
+	}
+	if err := applyConfigFile(fs, c.ConfigFile); err != nil {
 		return usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
@@ -118,13 +151,19 @@ func newLogger(format, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "text"
+		}
+	}
 	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
-	return nil, fmt.Errorf("log format %q: use text or json", format)
+	return nil, fmt.Errorf("log format %q: use text, json or auto", format)
 }
 
 // serve runs the server until ctx ends, then shuts down cleanly: it stops
@@ -134,6 +173,9 @@ func serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
 	if strings.ContainsAny(c.DataDir, "?#") {
 		return usageError{"data directory path may not contain ? or #"}
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return usageError{"--tls-cert and --tls-key go together"}
+	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -141,22 +183,33 @@ func serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	reg, err := registry.New(registry.Config{
+	var reg *registry.Registry
+	met := metrics.New(metrics.Sources{
+		OpenTenants:    func() int { return reg.OpenTenants() },
+		OpenTenantDirs: func() map[string]string { return reg.OpenTenantDirs() },
+	})
+	if c.StorageQuota <= 0 || c.MaxCollections <= 0 {
+		return usageError{"--storage-quota and --max-collections must be positive"}
+	}
+	reg, err = registry.New(registry.Config{
 		DataDir: c.DataDir, Region: c.Region, MaxOpenTenants: c.MaxOpenTenants, IdleTimeout: c.IdleTimeout,
-		Store: sqlite.Options{Durability: sqlite.Durability(c.Durability), Readers: c.Readers, MaxDocBytes: c.MaxDocBytes, QueryTimeout: c.QueryTimeout},
+		AllowRegions: splitRegions(c.AllowRegions), Quotas: quire.Quotas{StorageBytes: c.StorageQuota, MaxCollections: int64(c.MaxCollections)},
+		Store: sqlite.Options{Durability: sqlite.Durability(c.Durability), Readers: c.Readers, MaxDocBytes: c.MaxDocBytes, QueryTimeout: c.QueryTimeout, Observer: met},
 	})
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	api := server.New(server.Config{AdminToken: token, MaxDocBytes: c.MaxDocBytes, MaxBodyBytes: c.MaxBodyBytes, Logger: logger}, reg, reg)
+	api := server.New(server.Config{AdminToken: token, MaxDocBytes: c.MaxDocBytes, MaxBodyBytes: c.MaxBodyBytes, Logger: logger,
+		Node: c.Node, Region: c.Region,
+		Observer: met, Metrics: met.Handler(), Ready: reg.Ping}, reg, reg)
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
 		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -165,7 +218,30 @@ func serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
 	}
 	// The address line is on stdout so scripts (and tests) can find a
 	// port chosen with --addr 127.0.0.1:0.
-	fmt.Printf("quire listening on http://%s\n", ln.Addr())
+	scheme := "http"
+	if c.TLSCert != "" {
+		if ln, err = tlsListener(ln, c.TLSCert, c.TLSKey); err != nil {
+			return err
+		}
+		scheme = "https"
+	}
+	msrv, err := serveMetrics(c.MetricsAddr, met, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer msrv.Close()
+	stopBackups := func() {}
+	if c.BackupDir != "" {
+		sched, err := newBackupScheduler(reg, c.BackupDir, c.BackupEvery, c.BackupKeep, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		stopBackups = sched.start(ctx)
+		defer stopBackups()
+	}
+	fmt.Printf("quire listening on %s://%s\n", scheme, ln.Addr())
 	logger.Info("quire started", "addr", ln.Addr().String(), "data", c.DataDir, "durability", c.Durability, "admin_token", tokenSource, "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -174,12 +250,15 @@ func serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "timeout", c.ShutdownTimeout.String())
+	api.Drain()
+	logger.Info("shutting down", "timeout", c.ShutdownTimeout.String(), "drain_delay", c.DrainDelay.String())
+	time.Sleep(c.DrainDelay)
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("shutdown did not finish in time", "err", err.Error())
 	}
+	stopBackups()
 	if err := reg.Close(); err != nil {
 		return err
 	}
@@ -206,4 +285,15 @@ func adminToken(dataDir string) (token, source string, err error) {
 		return "", "", fmt.Errorf("write admin token: %w", err)
 	}
 	return t, path, nil
+}
+
+// splitRegions parses --allow-regions: comma-separated, spaces ignored.
+func splitRegions(s string) []string {
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -1,0 +1,118 @@
+package sqlite
+
+import (
+	"context"
+
+	"github.com/quiredb/quire"
+)
+
+var _ quire.UsageReporter = (*Store)(nil)
+
+// SetQuotas sets the tenant's limits; zero fields keep the store's
+// options (MaxDocBytes) or mean no limit (storage, collections). It may be
+// called at any time: the next write sees the new limits.
+func (s *Store) SetQuotas(q quire.Quotas) { s.quotas.Store(&q) }
+
+// limits returns the quotas set with SetQuotas, or none.
+func (s *Store) limits() quire.Quotas {
+	if q := s.quotas.Load(); q != nil {
+		return *q
+	}
+	return quire.Quotas{}
+}
+
+// maxDocBytes is the largest document this tenant may store.
+func (s *Store) maxDocBytes() int {
+	if n := s.limits().MaxDocBytes; n > 0 {
+		return int(n)
+	}
+	return s.opts.MaxDocBytes
+}
+
+// checkCollectionCount refuses creating a collection past the tenant's
+// collection quota. It runs on the writer, so the count is exact.
+func (s *Store) checkCollectionCount() error {
+	limit := s.limits().MaxCollections
+	if n := int64(len(*s.colls.Load())); limit > 0 && n >= limit {
+		return quire.Errorf(quire.EQuotaExceeded, "this tenant has %d collections, its quota is %d", n, limit)
+	}
+	return nil
+}
+
+// pageCount returns the size in pages of the database as the writer's
+// transaction sees it, and the page size. It reads the pager's state: no
+// I/O, no fsync.
+func (s *Store) pageCount() (pages int64, err error) {
+	ctx := context.Background()
+	if s.pageSize == 0 {
+		if err := s.wconn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&s.pageSize); err != nil {
+			return 0, err
+		}
+	}
+	err = s.wconn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages)
+	return pages, err
+}
+
+// notePages records the database size at the start of a group; writer
+// goroutine only.
+func (s *Store) notePages() {
+	if p, err := s.pageCount(); err == nil {
+		s.pages = p
+	}
+}
+
+// checkStorage runs after each write request, inside its savepoint: a
+// request that grew the database past the storage quota fails (and is
+// rolled back) with EStorageQuotaExceeded. A request that does not grow it
+// (a delete, an update in place) always passes, so a tenant over its quota
+// can still free space.
+func (s *Store) checkStorage() error {
+	limit := s.limits().StorageBytes
+	if limit <= 0 {
+		return nil
+	}
+	pages, err := s.pageCount()
+	if err != nil {
+		return classify(err, "page count")
+	}
+	if pages > s.pages && pages*s.pageSize > limit {
+		return quire.Errorf(quire.EStorageQuotaExceeded,
+			"this write would grow the tenant's database to %d bytes, over its storage quota of %d bytes", pages*s.pageSize, limit)
+	}
+	s.pages = pages
+	return nil
+}
+
+// Usage measures the tenant: its database size and the documents of each
+// collection. Counting reads every collection's primary key index.
+func (s *Store) Usage(ctx context.Context) (*quire.Usage, error) {
+	conn, err := s.rdb.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	u := &quire.Usage{Documents: map[string]int64{}}
+	var pages, size int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return nil, classify(err, "usage")
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		return nil, classify(err, "usage")
+	}
+	u.StorageBytes = pages * size
+	colls, _ := s.Collections(ctx)
+	u.Collections = len(colls)
+	for _, c := range colls {
+		var n int64
+		// The collection may be dropped between listing and counting.
+		err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(c.Name)).Scan(&n)
+		if err != nil {
+			if _, gone := s.collection(c.Name); gone != nil {
+				continue
+			}
+			return nil, classify(err, "usage")
+		}
+		u.Documents[c.Name] = n
+	}
+	return u, nil
+}
