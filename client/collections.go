@@ -20,16 +20,18 @@ func toIndexBody(ix quire.IndexSpec) indexBody {
 	return indexBody{Field: ix.Field, Path: ix.Path, Type: ix.Type, Unique: ix.Unique}
 }
 
-// PutCollection creates collection coll.Name of tenant with coll.Indexes,
-// or, if it exists, makes its indexes exactly coll.Indexes: indexes not
-// listed are dropped. It returns the collection as the server has it.
+// PutCollection creates collection coll.Name of tenant with coll.Indexes
+// and coll.History, or, if it exists, makes its definition exactly that:
+// indexes not listed are dropped, and history follows coll.History. It
+// returns the collection as the server has it.
 func (c *Client) PutCollection(ctx context.Context, tenant string, coll quire.Collection) (*quire.Collection, error) {
 	if err := required("tenant id", tenant, "collection name", coll.Name); err != nil {
 		return nil, err
 	}
 	in := struct {
 		Indexes []indexBody `json:"indexes"`
-	}{Indexes: make([]indexBody, 0, len(coll.Indexes))}
+		History bool        `json:"history"`
+	}{Indexes: make([]indexBody, 0, len(coll.Indexes)), History: coll.History}
 	for _, ix := range coll.Indexes {
 		in.Indexes = append(in.Indexes, toIndexBody(ix))
 	}

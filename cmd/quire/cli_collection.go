@@ -50,10 +50,11 @@ func parseIndexArg(s string) (quire.IndexSpec, error) {
 }
 
 func collectionCreate(ctx context.Context, args []string) error {
-	cmd := newClientCommand("collection create", "--tenant T NAME [--index FIELD=PATH[:TYPE]]... [--unique FIELD]...", `
+	cmd := newClientCommand("collection create", "--tenant T NAME [--index FIELD=PATH[:TYPE]]... [--unique FIELD]... [--history]", `
 Creates collection NAME with the indexed fields given by --index, and prints
 it. --unique FIELD makes the index of FIELD (declared with --index) unique:
-a second document with the same value is refused. An existing collection
+a second document with the same value is refused. --history keeps every
+prior version of each document (audit history). An existing collection
 is left alone (a conflict error): change it with add-index and drop-index.
 
 `+indexSyntax+`
@@ -64,11 +65,12 @@ Example:
 	var indexes, uniques stringList
 	cmd.fs.Var(&indexes, "index", "declare an indexed field, `FIELD=PATH[:TYPE]` (see above); repeat for several")
 	cmd.fs.Var(&uniques, "unique", "make the index of `FIELD` unique; repeat for several")
+	history := cmd.fs.Bool("history", false, "keep every prior version of each document")
 	pos, err := cmd.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	coll := quire.Collection{Name: pos[0]}
+	coll := quire.Collection{Name: pos[0], History: *history}
 	for _, s := range indexes {
 		ix, err := parseIndexArg(s)
 		if err != nil {
