@@ -18,7 +18,7 @@ const (
 
 // Limits on collection definitions.
 const (
-	MaxIndexesPerCollection = 32
+	MaxIndexesPerCollection = 64 // ceiling; a tenant's quota (default 32) may be lower
 	maxPathLen              = 256
 )
 

@@ -7,6 +7,7 @@ import "context"
 const (
 	DefaultStorageBytes   = 10 << 30 // 10 GiB, like a D1 database
 	DefaultMaxCollections = 100
+	DefaultMaxIndexes     = 32 // per collection; at most MaxIndexesPerCollection
 )
 
 // Quotas are the limits of one tenant. In a tenant or usage response every
@@ -16,6 +17,7 @@ type Quotas struct {
 	StorageBytes   int64 `json:"storage_bytes"`   // database size, page_count*page_size
 	MaxDocBytes    int64 `json:"max_doc_bytes"`   // largest document
 	MaxCollections int64 `json:"max_collections"` // most collections
+	MaxIndexes     int64 `json:"max_indexes"`     // most indexes per collection
 }
 
 // Or returns q with every unset (zero) field taken from def.
@@ -28,6 +30,9 @@ func (q Quotas) Or(def Quotas) Quotas {
 	}
 	if q.MaxCollections <= 0 {
 		q.MaxCollections = def.MaxCollections
+	}
+	if q.MaxIndexes <= 0 {
+		q.MaxIndexes = def.MaxIndexes
 	}
 	return q
 }
@@ -52,6 +57,7 @@ type QuotasPatch struct {
 	StorageBytes   *int64 `json:"storage_bytes"`
 	MaxDocBytes    *int64 `json:"max_doc_bytes"`
 	MaxCollections *int64 `json:"max_collections"`
+	MaxIndexes     *int64 `json:"max_indexes"`
 }
 
 // QuotaSetter is a tenant catalog whose tenants' quotas an admin can

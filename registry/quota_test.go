@@ -37,7 +37,7 @@ func TestCatalogMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := quire.Quotas{StorageBytes: quire.DefaultStorageBytes, MaxDocBytes: quire.DefaultMaxDocBytes, MaxCollections: 7}
+	want := quire.Quotas{StorageBytes: quire.DefaultStorageBytes, MaxDocBytes: quire.DefaultMaxDocBytes, MaxCollections: 7, MaxIndexes: quire.DefaultMaxIndexes}
 	if got := *tn.Quotas; got != want {
 		t.Errorf("quotas = %+v, want %+v", got, want)
 	}

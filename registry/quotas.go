@@ -12,7 +12,7 @@ var _ quire.QuotaSetter = (*Registry)(nil)
 
 // checkQuotas fills the node's default quotas.
 func (c *Config) checkQuotas() error {
-	if c.Quotas.StorageBytes < 0 || c.Quotas.MaxDocBytes < 0 || c.Quotas.MaxCollections < 0 {
+	if c.Quotas.StorageBytes < 0 || c.Quotas.MaxDocBytes < 0 || c.Quotas.MaxCollections < 0 || c.Quotas.MaxIndexes < 0 {
 		return fmt.Errorf("quotas may not be negative")
 	}
 	maxDoc := int64(c.Store.MaxDocBytes)
@@ -23,7 +23,11 @@ func (c *Config) checkQuotas() error {
 		StorageBytes:   quire.DefaultStorageBytes,
 		MaxDocBytes:    maxDoc,
 		MaxCollections: quire.DefaultMaxCollections,
+		MaxIndexes:     quire.DefaultMaxIndexes,
 	})
+	if c.Quotas.MaxIndexes > quire.MaxIndexesPerCollection {
+		return fmt.Errorf("default max indexes %d is over the ceiling of %d", c.Quotas.MaxIndexes, quire.MaxIndexesPerCollection)
+	}
 	if c.Quotas.MaxDocBytes > maxDoc {
 		return fmt.Errorf("default max document size %d is over the node's largest document %d", c.Quotas.MaxDocBytes, maxDoc)
 	}
@@ -62,7 +66,7 @@ func (r *Registry) SetTenantQuotas(ctx context.Context, id string, p quire.Quota
 	fields := []struct {
 		name string
 		v    *int64
-	}{{"storage_bytes", p.StorageBytes}, {"max_doc_bytes", p.MaxDocBytes}, {"max_collections", p.MaxCollections}}
+	}{{"storage_bytes", p.StorageBytes}, {"max_doc_bytes", p.MaxDocBytes}, {"max_collections", p.MaxCollections}, {"max_indexes", p.MaxIndexes}}
 	for _, f := range fields {
 		if f.v != nil && *f.v < 0 {
 			return nil, quire.Errorf(quire.EInvalid, "quotas.%s may not be negative", f.name)
@@ -73,6 +77,9 @@ func (r *Registry) SetTenantQuotas(ctx context.Context, id string, p quire.Quota
 	}
 	if p.MaxDocBytes != nil && r.cfg.Store.MaxDocBytes <= 0 && *p.MaxDocBytes > quire.DefaultMaxDocBytes {
 		return nil, quire.Errorf(quire.EInvalid, "quotas.max_doc_bytes may be at most %d, this node's largest document", quire.DefaultMaxDocBytes)
+	}
+	if p.MaxIndexes != nil && *p.MaxIndexes > quire.MaxIndexesPerCollection {
+		return nil, quire.Errorf(quire.EInvalid, "quotas.max_indexes may be at most %d", quire.MaxIndexesPerCollection)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -89,6 +96,9 @@ func (r *Registry) SetTenantQuotas(ctx context.Context, id string, p quire.Quota
 	}
 	if p.MaxCollections != nil {
 		o.MaxCollections = *p.MaxCollections
+	}
+	if p.MaxIndexes != nil {
+		o.MaxIndexes = *p.MaxIndexes
 	}
 	if err := r.catalog.SetTenantQuotas(ctx, id, o); err != nil {
 		return nil, err

@@ -209,10 +209,16 @@ func TestHostileIndexPaths(t *testing.T) {
 		for i := range 33 {
 			many = append(many, map[string]any{"field": fmt.Sprint("f", i), "path": fmt.Sprint("$.f", i)})
 		}
-		e.do(t, "PUT", "/v1/tenants/acme/collections/c2", e.k.admin, map[string]any{"indexes": many}).expect(t, 400, "invalid")
+		// The default quota is 32 indexes per collection.
+		e.do(t, "PUT", "/v1/tenants/acme/collections/c2", e.k.admin, map[string]any{"indexes": many}).expect(t, 409, "quota_exceeded")
 		// 32 is allowed, and then one more through the add route is not.
 		e.do(t, "PUT", "/v1/tenants/acme/collections/c2", e.k.admin, map[string]any{"indexes": many[:32]}).expect(t, 201, "")
-		e.do(t, "POST", "/v1/tenants/acme/collections/c2/indexes", e.k.admin, `{"field":"f99","path":"$.f99"}`).expect(t, 400, "invalid")
+		e.do(t, "POST", "/v1/tenants/acme/collections/c2/indexes", e.k.admin, `{"field":"f99","path":"$.f99"}`).expect(t, 409, "quota_exceeded")
+		// Past the ceiling of 64, no quota helps.
+		for i := 33; i < 65; i++ {
+			many = append(many, map[string]any{"field": fmt.Sprint("f", i), "path": fmt.Sprint("$.f", i)})
+		}
+		e.do(t, "PUT", "/v1/tenants/acme/collections/c3", e.k.admin, map[string]any{"indexes": many}).expect(t, 400, "invalid")
 		e.do(t, "DELETE", "/v1/tenants/acme/collections/c2", e.k.admin, nil).expect(t, 200, "")
 	})
 	e.checkIntact(t)

@@ -160,6 +160,20 @@ func TestCollectionQuota(t *testing.T) {
 	})
 }
 
+func TestIndexQuota(t *testing.T) {
+	e := newEnv(t)
+	k := e.createTenant(t, "acme")
+	e.setQuotas(t, "acme", map[string]any{"max_indexes": 1}).expect(t, 200, "")
+	a := map[string]any{"field": "a", "path": "$.a"}
+	b := map[string]any{"field": "b", "path": "$.b"}
+	e.putCollection(t, "acme", "c", a).expect(t, 201, "")
+	e.do(t, "POST", "/v1/tenants/acme/collections/c/indexes", k.admin, b).expect(t, 409, "quota_exceeded")
+	e.do(t, "PUT", "/v1/tenants/acme/collections/d", k.admin, map[string]any{"indexes": []any{a, b}}).expect(t, 409, "quota_exceeded")
+	// Raising the quota lets the index through, on the open tenant at once.
+	e.setQuotas(t, "acme", map[string]any{"max_indexes": 40}).expect(t, 200, "")
+	e.do(t, "POST", "/v1/tenants/acme/collections/c/indexes", k.admin, b).expect(t, 201, "")
+}
+
 func TestPatchTenant(t *testing.T) {
 	top := t
 	e := newNodeEnv(t, t.TempDir(), registry.Config{Store: sqliteMaxDoc(4 << 20)}, server.Config{MaxDocBytes: 4 << 20})
@@ -168,7 +182,7 @@ func TestPatchTenant(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		var tn struct{ Quotas quire.Quotas }
 		e.do(t, "GET", "/v1/tenants/acme", k.read, nil).expect(t, 200, "").into(t, &tn)
-		want := quire.Quotas{StorageBytes: quire.DefaultStorageBytes, MaxDocBytes: 4 << 20, MaxCollections: quire.DefaultMaxCollections}
+		want := quire.Quotas{StorageBytes: quire.DefaultStorageBytes, MaxDocBytes: 4 << 20, MaxCollections: quire.DefaultMaxCollections, MaxIndexes: quire.DefaultMaxIndexes}
 		if tn.Quotas != want {
 			t.Errorf("default quotas = %+v, want %+v", tn.Quotas, want)
 		}
@@ -202,7 +216,9 @@ func TestPatchTenant(t *testing.T) {
 			`{"quotas": {"storage_bytes": "10GB"}}`,
 			`{"quotas": {"max_collections": 1.5}}`,
 			`{"quotas": {"max_collections": true}}`,
-			`{"quotas": {"max_indexes": 3}}`,
+			`{"quotas": {"max_indexes": 65}}`, // over the ceiling of 64
+			`{"quotas": {"max_indexes": -1}}`,
+			`{"quotas": {"max_indexs": 3}}`,
 			`{"quotas": []}`,
 			`{"quotas": 7}`,
 			`{"name": "x"}`,

@@ -133,8 +133,8 @@ func (s *Store) schemaChange(ctx context.Context, name string, change func(t *tx
 		}
 		if next == nil {
 			err = t.exec("DELETE FROM _quire_collections WHERE name = ?", name)
-		} else if len(next.Indexes) > quire.MaxIndexesPerCollection {
-			err = quire.Errorf(quire.EInvalid, "a collection may have at most %d indexes", quire.MaxIndexesPerCollection)
+		} else if limit := s.maxIndexes(); len(next.Indexes) > limit {
+			err = quire.Errorf(quire.EQuotaExceeded, "collection %q would have %d indexes, this tenant's quota is %d", name, len(next.Indexes), limit)
 		} else {
 			spec, _ := json.Marshal(next.Indexes)
 			err = t.exec(`INSERT INTO _quire_collections (name, spec, created_at) VALUES (?, ?, ?)

@@ -29,6 +29,14 @@ func (s *Store) maxDocBytes() int {
 	return s.opts.MaxDocBytes
 }
 
+// maxIndexes is the most indexes one collection of this tenant may have.
+func (s *Store) maxIndexes() int {
+	if n := s.limits().MaxIndexes; n > 0 {
+		return int(min(n, quire.MaxIndexesPerCollection))
+	}
+	return quire.DefaultMaxIndexes
+}
+
 // checkCollectionCount refuses creating a collection past the tenant's
 // collection quota. It runs on the writer, so the count is exact.
 func (s *Store) checkCollectionCount() error {
