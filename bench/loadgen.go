@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// dispatchGrace is how long after the end of an open-loop phase requests
+// still due may be handed to a worker: the last ones are due just before
+// the end, and the timer may wake the dispatcher a millisecond late.
+const dispatchGrace = 10 * time.Millisecond
+
 // phase is one measured run of a workload against a target. Every phase,
 // Quire's or a ceiling's, goes through the same load generator: the same
 // number of workers (one goroutine per connection), the same ops.
@@ -96,7 +101,8 @@ func (p *phase) closedLoop(ctx context.Context, gens []*generator, recs []*recor
 // from when a worker got round to sending it, so a slow server cannot hide
 // its slowness by slowing the load down (no coordinated omission). At most
 // one request per worker is in flight; requests that could not even be
-// handed to a worker by the end of the phase are counted as dropped.
+// handed to a worker by the end of the phase (all workers busy) are
+// counted as dropped.
 func (p *phase) openLoop(ctx context.Context, gens []*generator, recs []*recorder, warm func(*generator), ready *sync.WaitGroup) *Stats {
 	due := make(chan time.Time, len(gens))
 	var done sync.WaitGroup
@@ -118,7 +124,7 @@ func (p *phase) openLoop(ctx context.Context, gens []*generator, recs []*recorde
 	start := time.Now()
 	total := int64(p.duration.Seconds() * p.rate)
 	interval := time.Duration(float64(time.Second) / p.rate)
-	end := time.NewTimer(p.duration)
+	end := time.NewTimer(p.duration + dispatchGrace)
 	defer end.Stop()
 	var sent int64
 dispatch:
