@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -17,7 +18,7 @@ var errConstraintDatatype = sqlite3.ErrConstraint.Extend(12)
 // classify turns a SQLite failure into a user-facing *quire.Error where the
 // cause is the user's input, and wraps anything else with context. It is the
 // one place SQLite error codes are interpreted.
-func classify(err error, context string) error {
+func classify(err error, what string) error {
 	if err == nil {
 		return nil
 	}
@@ -25,32 +26,36 @@ func classify(err error, context string) error {
 	if errors.As(err, &qe) {
 		return err
 	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The client went away or its deadline passed: not a server fault.
+		return quire.Errorf(quire.EUnavailable, "%s: request cancelled (%v)", what, err)
+	}
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
-		return errors.Join(errors.New(context), err)
+		return errors.Join(errors.New(what), err)
 	}
 	msg := se.Error()
 	switch {
 	case se.ExtendedCode == sqlite3.ErrConstraintUnique:
-		return quire.Errorf(quire.EUniqueViolation, "%s: a unique index already holds this value (%s)", context, uniqueColumns(msg))
+		return quire.Errorf(quire.EUniqueViolation, "%s: a unique index already holds this value (%s)", what, uniqueColumns(msg))
 	case se.ExtendedCode == sqlite3.ErrConstraintForeignKey:
-		return quire.Errorf(quire.EConflict, "%s: a foreign key of another table refers to this row", context)
+		return quire.Errorf(quire.EConflict, "%s: a foreign key of another table refers to this row", what)
 	case se.ExtendedCode == errConstraintDatatype:
-		return quire.Errorf(quire.EInvalidDocument, "%s: an indexed field has the wrong type (%s)", context, msg)
+		return quire.Errorf(quire.EInvalidDocument, "%s: an indexed field has the wrong type (%s)", what, msg)
 	case se.ExtendedCode == sqlite3.ErrNoExtended(sqlite3.ErrConstraint):
 		// A bare SQLITE_CONSTRAINT comes from ALTER TABLE ADD COLUMN, which
 		// checks existing rows against a new index column's type.
-		return quire.Errorf(quire.EInvalidDocument, "%s: an existing document has the wrong type for the indexed field", context)
+		return quire.Errorf(quire.EInvalidDocument, "%s: an existing document has the wrong type for the indexed field", what)
 	case se.Code == sqlite3.ErrError && strings.Contains(msg, "JSON"):
 		// json_extract refuses what Go's validator accepted, e.g. nesting
 		// deeper than SQLite's limit of 1000.
-		return quire.Errorf(quire.EInvalidDocument, "%s: %s", context, msg)
+		return quire.Errorf(quire.EInvalidDocument, "%s: %s", what, msg)
 	case se.Code == sqlite3.ErrTooBig:
-		return quire.Errorf(quire.ETooLarge, "%s: value too large", context)
+		return quire.Errorf(quire.ETooLarge, "%s: value too large", what)
 	case se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked:
-		return quire.Errorf(quire.EUnavailable, "%s: database busy, retry", context)
+		return quire.Errorf(quire.EUnavailable, "%s: database busy, retry", what)
 	}
-	return errors.Join(errors.New(context), err)
+	return errors.Join(errors.New(what), err)
 }
 
 // uniqueColumns extracts "clients.email" from SQLite's

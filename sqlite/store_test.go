@@ -128,3 +128,19 @@ func TestStoreConcurrentWrites(t *testing.T) {
 		seen[q] = true
 	}
 }
+
+// TestCancelledReadIsNotInternal: a read whose client went away is
+// reported as unavailable, not as a server fault.
+func TestCancelledReadIsNotInternal(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	if _, _, err := s.PutCollection(context.Background(), clients); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "clients", "c1", `{"email":"a@x"}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err := s.List(ctx, quire.ListQuery{Collection: "clients"})
+	if got, want := quire.ErrorCode(err), quire.EUnavailable; got != want {
+		t.Errorf("list with a cancelled context: got %v, want code %s", err, want)
+	}
+}
