@@ -132,6 +132,24 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// run is the shape of most client commands: parse args (between min and
+// max arguments), make the client, and print what call returns as JSON.
+func (c *clientCommand) run(args []string, min, max int, call func(cl *client.Client, pos []string) (any, error)) error {
+	pos, err := c.parse(args, min, max)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	out, err := call(cl, pos)
+	if err != nil {
+		return err
+	}
+	return printJSON(out)
+}
+
 // client returns a client for the command's --url and --token.
 func (c *clientCommand) client() (*client.Client, error) {
 	u := c.url

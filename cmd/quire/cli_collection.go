@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/client"
 )
 
 var collectionCommands = []subcommand{
@@ -114,51 +115,24 @@ func indexOf(ixs []quire.IndexSpec, field string) int {
 
 func collectionList(ctx context.Context, args []string) error {
 	cmd := newClientCommand("collection list", "--tenant T", "Lists the tenant's collections with their indexes.", true)
-	if _, err := cmd.parse(args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	cs, err := c.Collections(ctx, cmd.tenant)
-	if err != nil {
-		return err
-	}
-	return printJSON(map[string]any{"collections": cs})
+	return cmd.run(args, 0, 0, func(c *client.Client, pos []string) (any, error) {
+		cs, err := c.Collections(ctx, cmd.tenant)
+		return map[string]any{"collections": cs}, err
+	})
 }
 
 func collectionGet(ctx context.Context, args []string) error {
 	cmd := newClientCommand("collection get", "--tenant T NAME", "Shows collection NAME and its indexes.", true)
-	pos, err := cmd.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	out, err := c.Collection(ctx, cmd.tenant, pos[0])
-	if err != nil {
-		return err
-	}
-	return printJSON(out)
+	return cmd.run(args, 1, 1, func(c *client.Client, pos []string) (any, error) {
+		return c.Collection(ctx, cmd.tenant, pos[0])
+	})
 }
 
 func collectionDelete(ctx context.Context, args []string) error {
 	cmd := newClientCommand("collection delete", "--tenant T NAME", "Drops collection NAME and all its documents. There is no undo.", true)
-	pos, err := cmd.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	if err := c.DeleteCollection(ctx, cmd.tenant, pos[0]); err != nil {
-		return err
-	}
-	return printJSON(map[string]any{"name": pos[0], "deleted": true})
+	return cmd.run(args, 1, 1, func(c *client.Client, pos []string) (any, error) {
+		return map[string]any{"name": pos[0], "deleted": true}, c.DeleteCollection(ctx, cmd.tenant, pos[0])
+	})
 }
 
 func collectionAddIndex(ctx context.Context, args []string) error {
@@ -194,17 +168,7 @@ Example:
 
 func collectionDropIndex(ctx context.Context, args []string) error {
 	cmd := newClientCommand("collection drop-index", "--tenant T NAME FIELD", "Removes the indexed field FIELD from collection NAME and prints the collection.", true)
-	pos, err := cmd.parse(args, 2, 2)
-	if err != nil {
-		return err
-	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	out, err := c.DropIndex(ctx, cmd.tenant, pos[0], pos[1])
-	if err != nil {
-		return err
-	}
-	return printJSON(out)
+	return cmd.run(args, 2, 2, func(c *client.Client, pos []string) (any, error) {
+		return c.DropIndex(ctx, cmd.tenant, pos[0], pos[1])
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/client"
 )
 
 var keyCommands = []subcommand{
@@ -58,32 +59,15 @@ Example:
 
 func keyList(ctx context.Context, args []string) error {
 	cmd := newClientCommand("key list", "--tenant T", "Lists the tenant's keys, without their secrets.", true)
-	if _, err := cmd.parse(args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	ks, err := c.Keys(ctx, cmd.tenant)
-	if err != nil {
-		return err
-	}
-	return printJSON(map[string]any{"keys": ks})
+	return cmd.run(args, 0, 0, func(c *client.Client, pos []string) (any, error) {
+		ks, err := c.Keys(ctx, cmd.tenant)
+		return map[string]any{"keys": ks}, err
+	})
 }
 
 func keyDelete(ctx context.Context, args []string) error {
 	cmd := newClientCommand("key delete", "--tenant T ID", "Revokes key ID of the tenant: it stops working at once.", true)
-	pos, err := cmd.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	if err := c.DeleteKey(ctx, cmd.tenant, pos[0]); err != nil {
-		return err
-	}
-	return printJSON(map[string]any{"id": pos[0], "deleted": true})
+	return cmd.run(args, 1, 1, func(c *client.Client, pos []string) (any, error) {
+		return map[string]any{"id": pos[0], "deleted": true}, c.DeleteKey(ctx, cmd.tenant, pos[0])
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/client"
 )
 
 var tenantCommands = []subcommand{
@@ -45,51 +46,24 @@ Example:
 
 func tenantList(ctx context.Context, args []string) error {
 	cmd := newClientCommand("tenant list", "[flags]", "Lists every tenant, by id.", false)
-	if _, err := cmd.parse(args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	ts, err := c.Tenants(ctx)
-	if err != nil {
-		return err
-	}
-	return printJSON(map[string]any{"tenants": ts})
+	return cmd.run(args, 0, 0, func(c *client.Client, pos []string) (any, error) {
+		ts, err := c.Tenants(ctx)
+		return map[string]any{"tenants": ts}, err
+	})
 }
 
 func tenantGet(ctx context.Context, args []string) error {
 	cmd := newClientCommand("tenant get", "[flags] ID", "Shows tenant ID.", false)
-	pos, err := cmd.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	t, err := c.Tenant(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return printJSON(t)
+	return cmd.run(args, 1, 1, func(c *client.Client, pos []string) (any, error) {
+		return c.Tenant(ctx, pos[0])
+	})
 }
 
 func tenantDelete(ctx context.Context, args []string) error {
 	cmd := newClientCommand("tenant delete", "[flags] ID", `
 Deletes tenant ID: its keys stop working and its database files are
 removed. There is no undo.`, false)
-	pos, err := cmd.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	if err := c.DeleteTenant(ctx, pos[0]); err != nil {
-		return err
-	}
-	return printJSON(map[string]any{"id": pos[0], "deleted": true})
+	return cmd.run(args, 1, 1, func(c *client.Client, pos []string) (any, error) {
+		return map[string]any{"id": pos[0], "deleted": true}, c.DeleteTenant(ctx, pos[0])
+	})
 }
