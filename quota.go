@@ -7,7 +7,10 @@ import "context"
 const (
 	DefaultStorageBytes   = 10 << 30 // 10 GiB, like a D1 database
 	DefaultMaxCollections = 100
-	DefaultMaxIndexes     = 32 // per collection; at most MaxIndexesPerCollection
+	DefaultMaxIndexes     = 32       // per collection; at most MaxIndexesPerCollection
+	DefaultMaxBodyBytes   = 16 << 20 // a request body (batches, SQL, import)
+	MaxSQLRowsCeiling     = 1_000_000
+	MaxSQLBytesCeiling    = 64 << 20
 )
 
 // Quotas are the limits of one tenant. In a tenant or usage response every
@@ -18,6 +21,9 @@ type Quotas struct {
 	MaxDocBytes    int64 `json:"max_doc_bytes"`   // largest document
 	MaxCollections int64 `json:"max_collections"` // most collections
 	MaxIndexes     int64 `json:"max_indexes"`     // most indexes per collection
+	MaxBodyBytes   int64 `json:"max_body_bytes"`  // largest request body (batch, SQL, import)
+	MaxSQLRows     int64 `json:"max_sql_rows"`    // most result rows of one SQL request
+	MaxSQLBytes    int64 `json:"max_sql_bytes"`   // largest result of one SQL request
 }
 
 // Or returns q with every unset (zero) field taken from def.
@@ -33,6 +39,15 @@ func (q Quotas) Or(def Quotas) Quotas {
 	}
 	if q.MaxIndexes <= 0 {
 		q.MaxIndexes = def.MaxIndexes
+	}
+	if q.MaxBodyBytes <= 0 {
+		q.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if q.MaxSQLRows <= 0 {
+		q.MaxSQLRows = def.MaxSQLRows
+	}
+	if q.MaxSQLBytes <= 0 {
+		q.MaxSQLBytes = def.MaxSQLBytes
 	}
 	return q
 }
@@ -58,6 +73,9 @@ type QuotasPatch struct {
 	MaxDocBytes    *int64 `json:"max_doc_bytes"`
 	MaxCollections *int64 `json:"max_collections"`
 	MaxIndexes     *int64 `json:"max_indexes"`
+	MaxBodyBytes   *int64 `json:"max_body_bytes"`
+	MaxSQLRows     *int64 `json:"max_sql_rows"`
+	MaxSQLBytes    *int64 `json:"max_sql_bytes"`
 }
 
 // QuotaSetter is a tenant catalog whose tenants' quotas an admin can

@@ -37,7 +37,8 @@ func TestCatalogMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := quire.Quotas{StorageBytes: quire.DefaultStorageBytes, MaxDocBytes: quire.DefaultMaxDocBytes, MaxCollections: 7, MaxIndexes: quire.DefaultMaxIndexes}
+	want := quire.Quotas{StorageBytes: quire.DefaultStorageBytes, MaxDocBytes: quire.DefaultMaxDocBytes, MaxCollections: 7, MaxIndexes: quire.DefaultMaxIndexes,
+		MaxBodyBytes: quire.DefaultMaxBodyBytes, MaxSQLRows: quire.MaxSQLRows, MaxSQLBytes: quire.MaxSQLResultBytes}
 	if got := *tn.Quotas; got != want {
 		t.Errorf("quotas = %+v, want %+v", got, want)
 	}

@@ -12,7 +12,8 @@ var _ quire.QuotaSetter = (*Registry)(nil)
 
 // checkQuotas fills the node's default quotas.
 func (c *Config) checkQuotas() error {
-	if c.Quotas.StorageBytes < 0 || c.Quotas.MaxDocBytes < 0 || c.Quotas.MaxCollections < 0 || c.Quotas.MaxIndexes < 0 {
+	q := c.Quotas
+	if q.StorageBytes < 0 || q.MaxDocBytes < 0 || q.MaxCollections < 0 || q.MaxIndexes < 0 || q.MaxBodyBytes < 0 || q.MaxSQLRows < 0 || q.MaxSQLBytes < 0 {
 		return fmt.Errorf("quotas may not be negative")
 	}
 	maxDoc := int64(c.Store.MaxDocBytes)
@@ -24,6 +25,9 @@ func (c *Config) checkQuotas() error {
 		MaxDocBytes:    maxDoc,
 		MaxCollections: quire.DefaultMaxCollections,
 		MaxIndexes:     quire.DefaultMaxIndexes,
+		MaxBodyBytes:   quire.DefaultMaxBodyBytes,
+		MaxSQLRows:     quire.MaxSQLRows,
+		MaxSQLBytes:    quire.MaxSQLResultBytes,
 	})
 	if c.Quotas.MaxIndexes > quire.MaxIndexesPerCollection {
 		return fmt.Errorf("default max indexes %d is over the ceiling of %d", c.Quotas.MaxIndexes, quire.MaxIndexesPerCollection)
@@ -66,7 +70,7 @@ func (r *Registry) SetTenantQuotas(ctx context.Context, id string, p quire.Quota
 	fields := []struct {
 		name string
 		v    *int64
-	}{{"storage_bytes", p.StorageBytes}, {"max_doc_bytes", p.MaxDocBytes}, {"max_collections", p.MaxCollections}, {"max_indexes", p.MaxIndexes}}
+	}{{"storage_bytes", p.StorageBytes}, {"max_doc_bytes", p.MaxDocBytes}, {"max_collections", p.MaxCollections}, {"max_indexes", p.MaxIndexes}, {"max_body_bytes", p.MaxBodyBytes}, {"max_sql_rows", p.MaxSQLRows}, {"max_sql_bytes", p.MaxSQLBytes}}
 	for _, f := range fields {
 		if f.v != nil && *f.v < 0 {
 			return nil, quire.Errorf(quire.EInvalid, "quotas.%s may not be negative", f.name)
@@ -80,6 +84,15 @@ func (r *Registry) SetTenantQuotas(ctx context.Context, id string, p quire.Quota
 	}
 	if p.MaxIndexes != nil && *p.MaxIndexes > quire.MaxIndexesPerCollection {
 		return nil, quire.Errorf(quire.EInvalid, "quotas.max_indexes may be at most %d", quire.MaxIndexesPerCollection)
+	}
+	if p.MaxBodyBytes != nil && *p.MaxBodyBytes > r.cfg.Quotas.MaxBodyBytes {
+		return nil, quire.Errorf(quire.EInvalid, "quotas.max_body_bytes may be at most %d, this node's largest request body", r.cfg.Quotas.MaxBodyBytes)
+	}
+	if p.MaxSQLRows != nil && *p.MaxSQLRows > quire.MaxSQLRowsCeiling {
+		return nil, quire.Errorf(quire.EInvalid, "quotas.max_sql_rows may be at most %d", quire.MaxSQLRowsCeiling)
+	}
+	if p.MaxSQLBytes != nil && *p.MaxSQLBytes > quire.MaxSQLBytesCeiling {
+		return nil, quire.Errorf(quire.EInvalid, "quotas.max_sql_bytes may be at most %d", quire.MaxSQLBytesCeiling)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -99,6 +112,15 @@ func (r *Registry) SetTenantQuotas(ctx context.Context, id string, p quire.Quota
 	}
 	if p.MaxIndexes != nil {
 		o.MaxIndexes = *p.MaxIndexes
+	}
+	if p.MaxBodyBytes != nil {
+		o.MaxBodyBytes = *p.MaxBodyBytes
+	}
+	if p.MaxSQLRows != nil {
+		o.MaxSQLRows = *p.MaxSQLRows
+	}
+	if p.MaxSQLBytes != nil {
+		o.MaxSQLBytes = *p.MaxSQLBytes
 	}
 	if err := r.catalog.SetTenantQuotas(ctx, id, o); err != nil {
 		return nil, err

@@ -108,6 +108,15 @@ func jsonTypeName(kind string) string {
 	return "a number"
 }
 
+// bodyLimit is the largest request body a tenant may send (batches, SQL,
+// imports): its quota, within the node's --max-body-bytes.
+func (s *Server) bodyLimit(r *http.Request, tenant string) int64 {
+	if t, err := s.tenants.Tenant(r.Context(), tenant); err == nil && t.Quotas != nil && t.Quotas.MaxBodyBytes > 0 {
+		return min(t.Quotas.MaxBodyBytes, s.cfg.MaxBodyBytes)
+	}
+	return s.cfg.MaxBodyBytes
+}
+
 // writeJSON writes v with status.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)

@@ -204,7 +204,7 @@ type batchRequest struct {
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, tr *tenantRequest) error {
 	var req batchRequest
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+	if err := decodeJSON(w, r, s.bodyLimit(r, tr.tenant), &req); err != nil {
 		return err
 	}
 	for i := range req.Ops {

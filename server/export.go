@@ -67,7 +67,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, tr *tenant
 		first = n
 	}
 	extendDeadlines(w)
-	body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+	body, err := readBody(w, r, s.bodyLimit(r, tr.tenant))
 	if err != nil {
 		return err
 	}

@@ -174,6 +174,33 @@ func TestIndexQuota(t *testing.T) {
 	e.do(t, "POST", "/v1/tenants/acme/collections/c/indexes", k.admin, b).expect(t, 201, "")
 }
 
+// TestBodyAndSQLQuotas: a tenant's request-body and SQL-result quotas are
+// its own, and what was written before stays intact.
+func TestBodyAndSQLQuotas(t *testing.T) {
+	e := newEnv(t)
+	k := e.createTenant(t, "acme")
+	e.putCollection(t, "acme", "c")
+	for i := range 5 {
+		e.do(t, "PUT", docPath("acme", "c", fmt.Sprint("d", i)), k.write, map[string]any{"n": i}).expect(t, 201, "")
+	}
+	e.setQuotas(t, "acme", map[string]any{"max_body_bytes": 200, "max_sql_rows": 3}).expect(t, 200, "")
+	var ops []map[string]any
+	for i := range 10 {
+		ops = append(ops, map[string]any{"op": "put", "collection": "c", "id": fmt.Sprint("b", i), "body": map[string]any{"n": i}})
+	}
+	e.do(t, "POST", "/v1/tenants/acme/batch", k.write, map[string]any{"ops": ops}).expect(t, 413, "too_large")
+	e.do(t, "POST", "/v1/tenants/acme/batch", k.write, map[string]any{"ops": ops[:1]}).expect(t, 200, "")
+	e.do(t, "POST", sqlPath("acme"), k.read, map[string]any{"sql": "SELECT id FROM c"}).expect(t, 413, "too_large")
+	e.do(t, "POST", sqlPath("acme"), k.read, map[string]any{"sql": "SELECT id FROM c LIMIT 3"}).expect(t, 200, "")
+	// Other tenants keep the node's limits.
+	k2 := e.createTenant(t, "beta")
+	e.putCollection(t, "beta", "c")
+	e.do(t, "POST", "/v1/tenants/beta/batch", k2.write, map[string]any{"ops": ops}).expect(t, 200, "")
+	for i := range 5 {
+		e.getDoc(t, k.read, "acme", "c", fmt.Sprint("d", i))
+	}
+}
+
 func TestPatchTenant(t *testing.T) {
 	top := t
 	e := newNodeEnv(t, t.TempDir(), registry.Config{Store: sqliteMaxDoc(4 << 20)}, server.Config{MaxDocBytes: 4 << 20})
@@ -182,7 +209,8 @@ func TestPatchTenant(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		var tn struct{ Quotas quire.Quotas }
 		e.do(t, "GET", "/v1/tenants/acme", k.read, nil).expect(t, 200, "").into(t, &tn)
-		want := quire.Quotas{StorageBytes: quire.DefaultStorageBytes, MaxDocBytes: 4 << 20, MaxCollections: quire.DefaultMaxCollections, MaxIndexes: quire.DefaultMaxIndexes}
+		want := quire.Quotas{StorageBytes: quire.DefaultStorageBytes, MaxDocBytes: 4 << 20, MaxCollections: quire.DefaultMaxCollections, MaxIndexes: quire.DefaultMaxIndexes,
+			MaxBodyBytes: quire.DefaultMaxBodyBytes, MaxSQLRows: quire.MaxSQLRows, MaxSQLBytes: quire.MaxSQLResultBytes}
 		if tn.Quotas != want {
 			t.Errorf("default quotas = %+v, want %+v", tn.Quotas, want)
 		}
@@ -216,7 +244,10 @@ func TestPatchTenant(t *testing.T) {
 			`{"quotas": {"storage_bytes": "10GB"}}`,
 			`{"quotas": {"max_collections": 1.5}}`,
 			`{"quotas": {"max_collections": true}}`,
-			`{"quotas": {"max_indexes": 65}}`, // over the ceiling of 64
+			`{"quotas": {"max_indexes": 65}}`,              // over the ceiling of 64
+			`{"quotas": {"max_body_bytes": 999999999999}}`, // over the node's --max-body-bytes
+			`{"quotas": {"max_sql_rows": 2000000}}`,
+			`{"quotas": {"max_sql_bytes": -1}}`,
 			`{"quotas": {"max_indexes": -1}}`,
 			`{"quotas": {"max_indexs": 3}}`,
 			`{"quotas": []}`,

@@ -40,7 +40,7 @@ func (s *Server) sqlRequest(w http.ResponseWriter, r *http.Request, tr *tenantRe
 	if tr.who.Key != nil {
 		req.Role = tr.who.Key.Role
 	}
-	raw, err := readBody(w, r, s.cfg.MaxBodyBytes)
+	raw, err := readBody(w, r, s.bodyLimit(r, tr.tenant))
 	if err != nil {
 		return req, false, err
 	}

@@ -196,7 +196,7 @@ func (x *sqlRun) install() (remove func()) {
 // no attached databases at all, and no string or blob larger than a result
 // may be (so a query cannot build a gigabyte in memory).
 func (x *sqlRun) limit() (restore func()) {
-	maxLen := max(quire.MaxSQLResultBytes, 2*x.s.opts.MaxDocBytes)
+	maxLen := max(x.s.sqlLimit(x.s.limits().MaxSQLBytes, quire.MaxSQLResultBytes), 2*x.s.opts.MaxDocBytes)
 	prevLen := x.c.SetLimit(sqlite3.SQLITE_LIMIT_LENGTH, maxLen)
 	prevAttached := x.c.SetLimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
 	return func() {
@@ -313,11 +313,11 @@ func (x *sqlRun) run(ctx context.Context, i int, st *sqlite3.SQLiteStmt) (quire.
 		row, size := resultRow(dest)
 		x.rows++
 		x.bytes += size + header
-		if x.rows > quire.MaxSQLRows {
-			return res, quire.Errorf(quire.ETooLarge, "the result has more than %d rows: add a LIMIT, or page with a WHERE on the last key seen", quire.MaxSQLRows)
+		if maxRows := x.s.sqlLimit(x.s.limits().MaxSQLRows, quire.MaxSQLRows); x.rows > maxRows {
+			return res, quire.Errorf(quire.ETooLarge, "the result has more than %d rows: add a LIMIT, or page with a WHERE on the last key seen", maxRows)
 		}
-		if x.bytes > quire.MaxSQLResultBytes {
-			return res, quire.Errorf(quire.ETooLarge, "the result is larger than %d MiB: select fewer columns or rows", quire.MaxSQLResultBytes>>20)
+		if maxBytes := x.s.sqlLimit(x.s.limits().MaxSQLBytes, quire.MaxSQLResultBytes); x.bytes > maxBytes {
+			return res, quire.Errorf(quire.ETooLarge, "the result is larger than %d bytes: select fewer columns or rows", maxBytes)
 		}
 		res.Rows = append(res.Rows, row)
 	}

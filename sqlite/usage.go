@@ -37,6 +37,14 @@ func (s *Store) maxIndexes() int {
 	return quire.DefaultMaxIndexes
 }
 
+// sqlLimit is a tenant's SQL result limit: its quota, or def without one.
+func (s *Store) sqlLimit(quota int64, def int) int {
+	if quota > 0 {
+		return int(quota)
+	}
+	return def
+}
+
 // checkCollectionCount refuses creating a collection past the tenant's
 // collection quota. It runs on the writer, so the count is exact.
 func (s *Store) checkCollectionCount() error {

@@ -193,7 +193,7 @@ func serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
 	}
 	reg, err = registry.New(registry.Config{
 		DataDir: c.DataDir, Region: c.Region, MaxOpenTenants: c.MaxOpenTenants, IdleTimeout: c.IdleTimeout,
-		AllowRegions: splitRegions(c.AllowRegions), Quotas: quire.Quotas{StorageBytes: c.StorageQuota, MaxCollections: int64(c.MaxCollections)},
+		AllowRegions: splitRegions(c.AllowRegions), Quotas: quire.Quotas{StorageBytes: c.StorageQuota, MaxCollections: int64(c.MaxCollections), MaxBodyBytes: c.MaxBodyBytes},
 		Store: sqlite.Options{Durability: sqlite.Durability(c.Durability), Readers: c.Readers, MaxDocBytes: c.MaxDocBytes, QueryTimeout: c.QueryTimeout, Observer: met},
 	})
 	if err != nil {
