@@ -163,15 +163,25 @@ func (sb *sandbox) pragma(name, arg, db string) *quire.Error {
 	return nil
 }
 
+// needWriter is the first check of every change: on a read connection a
+// key that may write asks for the writer (the request is run again there),
+// and a read key is refused.
+func (sb *sandbox) needWriter() *quire.Error {
+	if sb.writer {
+		return nil
+	}
+	if sb.role.Allows(quire.RoleWrite) {
+		sb.wantsWriter = true
+		return errNeedsWriter
+	}
+	return forbidden("read keys may only read")
+}
+
 // write decides an INSERT, UPDATE or DELETE on table.
 func (sb *sandbox) write(op int, table, db string) *quire.Error {
 	t := strings.ToLower(table)
-	if !sb.writer {
-		if sb.role.Allows(quire.RoleWrite) {
-			sb.wantsWriter = true
-			return errNeedsWriter
-		}
-		return forbidden("read keys may only read")
+	if err := sb.needWriter(); err != nil {
+		return err
 	}
 	if !sb.role.Allows(quire.RoleWrite) {
 		return forbidden("read keys may only read")
@@ -208,12 +218,8 @@ func (sb *sandbox) write(op int, table, db string) *quire.Error {
 // on it): only admin keys, only on tables of their own.
 func (sb *sandbox) schemaChange(op int, table, db string) *quire.Error {
 	t := strings.ToLower(table)
-	if !sb.writer {
-		if sb.role.Allows(quire.RoleWrite) {
-			sb.wantsWriter = true
-			return errNeedsWriter
-		}
-		return forbidden("read keys may only read")
+	if err := sb.needWriter(); err != nil {
+		return err
 	}
 	switch {
 	case !sb.role.Allows(quire.RoleAdmin):

@@ -31,6 +31,20 @@ const bodyHelp = `JSON is a JSON object given as the argument (quote it for the 
 is "-" or absent it is read from standard input. An ID starting with "-" must
 follow "--".`
 
+// clientAndJSON returns the command's client and the JSON argument at
+// pos[i] (or standard input), for the commands that send a document.
+func (c *clientCommand) clientAndJSON(pos []string, i int) (*client.Client, json.RawMessage, error) {
+	cl, err := c.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := readJSONArg(pos, i)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cl, body, nil
+}
+
 // readJSONArg returns the JSON argument at pos[i], or standard input if it
 // is "-" or absent.
 func readJSONArg(pos []string, i int) (json.RawMessage, error) {
@@ -80,11 +94,7 @@ func docWrite(ctx context.Context, args []string, name, help string, withPresenc
 	if cond().IfVersion < 0 {
 		return usageError{"--if-version must be a positive version"}
 	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	body, err := readJSONArg(pos, 2)
+	c, body, err := cmd.clientAndJSON(pos, 2)
 	if err != nil {
 		return err
 	}
@@ -164,11 +174,7 @@ chooses (a UUIDv7), and prints the result with that id.
 	if err != nil {
 		return err
 	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	body, err := readJSONArg(pos, 1)
+	c, body, err := cmd.clientAndJSON(pos, 1)
 	if err != nil {
 		return err
 	}

@@ -29,11 +29,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	c, err := cmd.client()
-	if err != nil {
-		return err
-	}
-	data, err := readJSONArg(pos, 1)
+	c, data, err := cmd.clientAndJSON(pos, 1)
 	if err != nil {
 		return err
 	}
