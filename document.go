@@ -80,6 +80,8 @@ type Store interface {
 	// CheckBookmark validates a request's bookmark token: it must belong to
 	// this tenant, to its current epoch, and not lie in its future.
 	CheckBookmark(token string) error
+	// ParseBookmark is CheckBookmark returning the position.
+	ParseBookmark(token string) (Bookmark, error)
 	// Position returns the latest committed position.
 	Position() Bookmark
 

@@ -38,6 +38,15 @@ const (
 	// EInvalidBackup refuses a backup file that is truncated, damaged or
 	// not a Quire backup.
 	EInvalidBackup = "invalid_backup"
+	// ELockHeld refuses acquiring a lock that another owner holds.
+	ELockHeld = "lock_held"
+	// EStaleFence refuses a write whose Quire-Fence token is no longer the
+	// lock's newest: a newer holder may have written since.
+	EStaleFence = "stale_fence"
+	// ERateLimited refuses a request over its tenant's or key's rate limit.
+	ERateLimited = "rate_limited"
+	// EChangesExpired refuses a change-feed position older than retention.
+	EChangesExpired = "changes_expired"
 )
 
 // statuses is the one table from error code to HTTP status, used by the
@@ -64,6 +73,10 @@ var statuses = map[string]int{
 	EStorageQuotaExceeded: 507,
 	EQuotaExceeded:        409,
 	EInvalidBackup:        400,
+	ELockHeld:             409,
+	EStaleFence:           409,
+	ERateLimited:          429,
+	EChangesExpired:       410,
 }
 
 // StatusOf returns the HTTP status for an error code; unknown codes are 500.

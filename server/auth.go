@@ -49,6 +49,9 @@ type tenantRequest struct {
 	tenant string
 	who    quire.Principal
 	store  quire.Store
+	// after is the request's bookmark (zero without one): reads must
+	// reflect at least this position.
+	after quire.Bookmark
 }
 
 // tenantHandler handles a request on one tenant's store.
@@ -77,18 +80,27 @@ func (s *Server) tenant(need quire.Role, h tenantHandler) handlerFunc {
 		if err := quire.CheckName("tenant", id); err != nil {
 			return err
 		}
+		if err := s.rateLimit(w, r, id, p); err != nil {
+			return err
+		}
+		fences, err := quire.ParseFences(r.Header.Get(headerFence))
+		if err != nil {
+			return err
+		}
+		r = r.WithContext(quire.WithFences(r.Context(), fences))
 		st, release, err := s.stores.OpenStore(r.Context(), id)
 		if err != nil {
 			return err
 		}
 		defer release()
+		tr := &tenantRequest{tenant: id, who: p, store: st}
 		if token := requestBookmark(r); token != "" {
-			if err := st.CheckBookmark(token); err != nil {
+			if tr.after, err = st.ParseBookmark(token); err != nil {
 				setBookmark(w, st, st.Position())
 				return err
 			}
 		}
-		err = h(w, r, &tenantRequest{tenant: id, who: p, store: st})
+		err = h(w, r, tr)
 		if err != nil && w.Header().Get(headerBookmark) == "" {
 			setBookmark(w, st, st.Position())
 		}
@@ -100,6 +112,8 @@ func (s *Server) tenant(need quire.Role, h tenantHandler) handlerFunc {
 const (
 	headerBookmark   = "Quire-Bookmark"
 	headerD1Bookmark = "X-D1-Bookmark"
+	// headerFence carries lock tokens a write must still hold (see locks).
+	headerFence = "Quire-Fence"
 )
 
 func requestBookmark(r *http.Request) string {

@@ -109,6 +109,9 @@ func (s *Server) routes() {
 	s.route("/v1/tenants/{tenant}/collections/{coll}/query", methods{"POST": s.tenant(quire.RoleRead, s.handleQuery)})
 	s.route("/v1/tenants/{tenant}/batch", methods{"POST": s.tenant(quire.RoleWrite, s.handleBatch)})
 	s.sqlRoutes()
+	s.changesRoutes()
+	s.lockRoutes()
+	s.actorRoutes()
 
 	s.mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return quire.Errorf(quire.ENotFound, "no route for %s %s", r.Method, r.URL.Path)

@@ -48,6 +48,11 @@ type Store struct {
 	pages    int64 // writer goroutine only
 	pageSize int64 // writer goroutine only
 
+	// cache is the tenant's read cache and notify hears of every commit;
+	// both are set before the store is shared (SetCache, SetNotify).
+	cache  quire.TenantCache
+	notify func(quire.Bookmark)
+
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
 	reqs   chan *writeReq
@@ -173,6 +178,15 @@ func (s *Store) Close() error {
 	return errors.Join(s.rdb.Close(), s.wconn.Close(), s.wdb.Close())
 }
 
+// SetCache gives the store its tenant's read cache. Call it before the
+// store is shared.
+func (s *Store) SetCache(c quire.TenantCache) { s.cache = c }
+
+// SetNotify makes the writer call f with the new position after every
+// commit, before answering; f must return quickly. Call it before the
+// store is shared.
+func (s *Store) SetNotify(f func(quire.Bookmark)) { s.notify = f }
+
 // FormatBookmark renders b as a token of this tenant.
 func (s *Store) FormatBookmark(b quire.Bookmark) string { return b.Format(s.tag) }
 
@@ -186,17 +200,23 @@ func (s *Store) Position() quire.Bookmark {
 // from another epoch or from the future. Every committed position is visible
 // to every reader on this node, so a valid bookmark needs no waiting.
 func (s *Store) CheckBookmark(token string) error {
+	_, err := s.ParseBookmark(token)
+	return err
+}
+
+// ParseBookmark is CheckBookmark returning the position.
+func (s *Store) ParseBookmark(token string) (quire.Bookmark, error) {
 	b, err := quire.ParseBookmark(token, s.tag)
 	if err != nil {
-		return err
+		return quire.Bookmark{}, err
 	}
 	if b.Epoch != s.epoch {
-		return quire.Errorf(quire.EInvalidBookmark, "bookmark is from another epoch of this tenant (it was restored since)")
+		return quire.Bookmark{}, quire.Errorf(quire.EInvalidBookmark, "bookmark is from another epoch of this tenant (it was restored since)")
 	}
 	if b.Seq > s.seq.Load() {
-		return quire.Errorf(quire.EInvalidBookmark, "bookmark is ahead of this tenant's history")
+		return quire.Bookmark{}, quire.Errorf(quire.EInvalidBookmark, "bookmark is ahead of this tenant's history")
 	}
-	return nil
+	return b, nil
 }
 
 // collection returns the published definition of name, or ENotFound.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -36,7 +37,22 @@ type txn struct {
 	seq   uint64
 	now   int64 // ms since the epoch, one clock reading per group
 	after []func()
+	// precise is set by a request that reports everything it writes
+	// (noteDoc, touchesNothing); any other request that succeeds makes its
+	// group's quire.Commit.All, so the read cache forgets everything.
+	precise bool
+	docs    []quire.DocChange
 }
+
+// noteDoc records a document write for the read cache: d as written, or
+// nil for a delete.
+func (t *txn) noteDoc(coll, id string, d *quire.Document) {
+	t.precise = true
+	t.docs = append(t.docs, quire.DocChange{Collection: coll, ID: id, Seq: t.seq, Doc: d})
+}
+
+// touchesNothing declares that the request writes no collection (locks).
+func (t *txn) touchesNothing() { t.precise = true }
 
 // exec runs a statement on the writer connection, outside any context: a
 // started write is finished even if its client went away.
@@ -137,13 +153,14 @@ func (s *Store) commitGroup(batch []*writeReq) {
 	now := time.Now().UnixMilli()
 	s.notePages()
 	ok := 0
+	var commit quire.Commit
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			resps[i].err = quire.Errorf(quire.EUnavailable, "write abandoned before it started: %v", err)
 			continue
 		}
 		t := &txn{s: s, seq: next, now: now}
-		val, err := s.runSavepoint(t, r.fn)
+		val, err := s.runSavepoint(t, fenced(r))
 		if err != nil {
 			resps[i].err = err
 			if !s.inTransaction() {
@@ -157,12 +174,19 @@ func (s *Store) commitGroup(batch []*writeReq) {
 		}
 		resps[i] = writeResp{val: val, seq: next}
 		after = append(after, t.after...)
+		addToCommit(&commit, t)
 		next++
 		ok++
 	}
 	err := error(nil)
 	if ok > 0 {
 		_, err = s.wconn.ExecContext(bg, "UPDATE _quire_meta SET v = ? WHERE k = 'seq'", int64(next-1))
+	}
+	commit.Seq = next - 1
+	if err == nil && ok > 0 && s.cache != nil {
+		// Invalidate before COMMIT: from the moment the group is visible,
+		// no cache entry of what it wrote can be served or filled.
+		s.cache.BeforeCommit(&commit)
 	}
 	if err == nil {
 		_, err = s.wconn.ExecContext(bg, "COMMIT")
@@ -176,10 +200,47 @@ func (s *Store) commitGroup(batch []*writeReq) {
 		return
 	}
 	s.seq.Store(next - 1)
+	if ok > 0 {
+		if s.cache != nil {
+			s.cache.AfterCommit(&commit)
+		}
+		if s.notify != nil {
+			s.notify(quire.Bookmark{Epoch: s.epoch, Seq: next - 1})
+		}
+	}
 	for _, f := range after {
 		f()
 	}
 	answer()
+}
+
+// fenced returns r's function, preceded by the check of the fences its
+// context carries (Quire-Fence), so the check runs inside the writer, in
+// the write's own savepoint, in commit order.
+func fenced(r *writeReq) func(t *txn) (any, error) {
+	fs := quire.FencesFrom(r.ctx)
+	if len(fs) == 0 {
+		return r.fn
+	}
+	return func(t *txn) (any, error) {
+		if err := t.checkFences(fs); err != nil {
+			return nil, err
+		}
+		return r.fn(t)
+	}
+}
+
+// addToCommit records in c what a successful request of the group wrote.
+func addToCommit(c *quire.Commit, t *txn) {
+	if !t.precise {
+		c.All = true
+	}
+	for _, d := range t.docs {
+		if !slices.Contains(c.Collections, d.Collection) {
+			c.Collections = append(c.Collections, d.Collection)
+		}
+	}
+	c.Docs = append(c.Docs, t.docs...)
 }
 
 // setTempStore puts SQLite's temporary files (statement journals, sorts)

