@@ -59,6 +59,9 @@ func (r *Registry) OpenStore(ctx context.Context, tenant string) (quire.Store, f
 
 		if opener {
 			st, err := sqlite.Open(r.tenantDir(tenant), tenant, r.cfg.Store)
+			if err == nil {
+				r.attach(st, tenant)
+			}
 			r.mu.Lock()
 			ot.store, ot.err = st, err
 			if err != nil {
