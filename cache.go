@@ -39,16 +39,19 @@ type DocChange struct {
 // write group from its writer; the implementation alone decides whether an
 // entry is fresh enough to serve. Every method must be safe for concurrent
 // use and must not fail: a cache that cannot answer reports a miss.
+//
+// Reads pass two positions: after, the request's bookmark (zero for none),
+// and now, the store's position loaded just before the call. A hit returns
+// the position the value provably reflects (at least after); the response
+// carries it as its bookmark.
 type TenantCache interface {
-	// Doc returns the cached document (nil with CacheHit: known absent is
-	// not cached, so nil means a miss) if it provably reflects at least
-	// position after and no later write.
-	Doc(collection, id string, after Bookmark) (*Document, CacheStatus)
+	// Doc returns the cached document of collection and id.
+	Doc(collection, id string, after, now Bookmark) (*Document, Bookmark, CacheStatus)
 	// FillDoc offers a document read from the database at position at.
 	FillDoc(collection, id string, d *Document, at Bookmark)
 	// Result returns a cached read result (a query page or SQL read) by
 	// key, on the same terms as Doc.
-	Result(key string, after Bookmark) (any, CacheStatus)
+	Result(key string, after, now Bookmark) (any, Bookmark, CacheStatus)
 	// FillResult offers a result read at position at that depends on the
 	// given collections (nil: on every collection), costing size bytes.
 	FillResult(key string, deps []string, v any, size int, at Bookmark)
@@ -57,4 +60,11 @@ type TenantCache interface {
 	// request of the group is answered.
 	BeforeCommit(c *Commit)
 	AfterCommit(c *Commit)
+}
+
+// ReadCache is the node's read cache: a namespace for each opened store
+// of a tenant, and forgetting a deleted tenant.
+type ReadCache interface {
+	Tenant(tenant string) TenantCache
+	DropTenant(tenant string)
 }

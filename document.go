@@ -32,6 +32,14 @@ const (
 	OpDelete OpKind = "delete"
 )
 
+// DocRead is a read of one document by id.
+type DocRead struct {
+	Collection string
+	ID         string
+	After      Bookmark // the request's bookmark: reflect at least this
+	NoCache    bool     // skip the read cache (Cache-Control: no-cache)
+}
+
 // WriteOp is one document write. IfVersion makes it conditional on the
 // current version (optimistic concurrency); IfAbsent on the document not
 // existing (If-None-Match: *); IfExists on it existing (If-Match: *).
@@ -94,6 +102,10 @@ type Store interface {
 	DropIndex(ctx context.Context, collection, field string) (*Collection, Bookmark, error)
 
 	Get(ctx context.Context, collection, id string) (*Document, error)
+	// ReadDoc reads a document through the tenant's read cache. It returns
+	// the position the document reflects (the response's bookmark) and
+	// how the cache was used.
+	ReadDoc(ctx context.Context, r DocRead) (*Document, Bookmark, CacheStatus, error)
 	List(ctx context.Context, q ListQuery) (docs []*Document, next string, err error)
 	// Write applies ops atomically, as one transaction, on behalf of keyID.
 	Write(ctx context.Context, ops []WriteOp, keyID string) ([]WriteResult, Bookmark, error)

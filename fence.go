@@ -60,3 +60,28 @@ func FencesFrom(ctx context.Context) []Fence {
 	fs, _ := ctx.Value(fencesKey{}).([]Fence)
 	return fs
 }
+
+// WithoutFences returns ctx without the fences of its request. Lock
+// operations use it: a lock's own token rules apply to them, and the
+// Quire-Fence header of a release names the token to release rather than
+// a condition on the write.
+func WithoutFences(ctx context.Context) context.Context {
+	if FencesFrom(ctx) == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, fencesKey{}, []Fence(nil))
+}
+
+// FenceHeader formats fences as a Quire-Fence header value.
+func FenceHeader(fs ...Fence) string {
+	var b strings.Builder
+	for i, f := range fs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(f.Lock)
+		b.WriteByte('=')
+		b.WriteString(strconv.FormatInt(f.Token, 10))
+	}
+	return b.String()
+}

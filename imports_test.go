@@ -29,7 +29,9 @@ func TestServerDoesNotImportStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, imp := range pkg.Imports {
-		if imp == "github.com/quiredb/quire/sqlite" || imp == "github.com/quiredb/quire/registry" {
+		switch imp {
+		case "github.com/quiredb/quire/sqlite", "github.com/quiredb/quire/registry",
+			"github.com/quiredb/quire/cache", "github.com/quiredb/quire/actor":
 			t.Errorf("package server imports %q; it must depend only on package quire's interfaces", imp)
 		}
 	}

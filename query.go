@@ -36,6 +36,11 @@ type Query struct {
 	Count      bool      `json:"count,omitempty"`
 	Join       []Join    `json:"join,omitempty"`
 	Explain    bool      `json:"explain,omitempty"`
+
+	// Since is the request's bookmark: the result must reflect at least
+	// this position. NoCache makes the query skip the read cache.
+	Since   Bookmark `json:"-"`
+	NoCache bool     `json:"-"`
 }
 
 // SortKey orders a query by one field. The document id is always the last
@@ -73,6 +78,7 @@ type QueryResult struct {
 	Scan     bool   // the query may read every row: no index narrows its filter, sort or a join
 	Plan     []PlanStep
 	SQL      string // with Explain: the statement whose plan this is
+	Cache    CacheStatus
 }
 
 // QueryDoc is a document of a query result. Joins holds, per join of the

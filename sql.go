@@ -37,6 +37,11 @@ type SQLRequest struct {
 	Role       Role
 	KeyID      string        // recorded in the change log for writes
 	Timeout    time.Duration // 0 means DefaultSQLTimeout
+
+	// Since is the request's bookmark: a read must reflect at least this
+	// position. NoCache makes a read skip the read cache.
+	Since   Bookmark
+	NoCache bool
 }
 
 // SQLResult is the outcome of one statement. Rows hold int64, float64,
@@ -58,6 +63,8 @@ type SQLMeta struct {
 	SizeAfter       int64   `json:"size_after"` // database size in bytes once the request ran
 	ServedBy        string  `json:"served_by"`
 	ServedByPrimary bool    `json:"served_by_primary"`
+	// Cache tells how the request used the read cache (Quire-Cache).
+	Cache CacheStatus `json:"-"`
 }
 
 // SQLStore runs SQL against one tenant's database inside a sandbox. It

@@ -14,6 +14,9 @@ type Tenant struct {
 	Domains   []string  `json:"domains,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	Quotas    *Quotas   `json:"quotas,omitempty"` // effective limits (see quota.go)
+	// RateLimit is the tenant's request rate limit (all its keys
+	// together); nil: none. See actor.go.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 }
 
 // TenantCreate is the body of a tenant creation request.
@@ -51,6 +54,9 @@ type Key struct {
 	Role      Role      `json:"role"`
 	Name      string    `json:"name,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// RateLimit is this key's own request rate limit, on top of its
+	// tenant's; nil: none.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 }
 
 // Principal is who makes a request: the operator (admin token) or a key.

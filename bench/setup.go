@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/actor"
+	"github.com/quiredb/quire/cache"
 	"github.com/quiredb/quire/registry"
 	"github.com/quiredb/quire/server"
 	"github.com/quiredb/quire/sqlite"
@@ -56,14 +58,16 @@ func startInProcess(durability string, logw io.Writer) (*inProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registry.New(registry.Config{DataDir: dir, Store: sqlite.Options{Durability: sqlite.Durability(durability)}})
+	// The read cache as `quire serve` has it by default.
+	reg, err := registry.New(registry.Config{DataDir: dir, Store: sqlite.Options{Durability: sqlite.Durability(durability)},
+		Cache: cache.New(cache.NewLocal(256 << 20))})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	token := "bench_" + randomHex(16)
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	api := server.New(server.Config{AdminToken: token, Logger: logger}, reg, reg)
+	api := server.New(server.Config{AdminToken: token, Logger: logger, Actors: actor.New(actor.Config{})}, reg, reg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		reg.Close()

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/quiredb/quire/cache"
 )
 
 // Sources are the live values read on every scrape. Either may be nil.
@@ -23,6 +25,8 @@ type Sources struct {
 	OpenTenants func() int
 	// OpenTenantDirs returns the directory of each open tenant, by id.
 	OpenTenantDirs func() map[string]string
+	// CacheStats reads the read cache's counters and memory use.
+	CacheStats func() cache.Stats
 }
 
 // Metrics holds Quire's collectors in a registry of its own (not the
@@ -72,6 +76,9 @@ func New(src Sources) *Metrics {
 	}
 	if src.OpenTenantDirs != nil {
 		m.reg.MustRegister(&storageCollector{dirs: src.OpenTenantDirs})
+	}
+	if src.CacheStats != nil {
+		m.reg.MustRegister(&cacheCollector{stats: src.CacheStats})
 	}
 	return m
 }

@@ -36,6 +36,8 @@ type Config struct {
 	MaxOpenTenants int           // open tenant databases kept at most (when idle)
 	IdleTimeout    time.Duration // an unused tenant is closed after this long
 	Store          sqlite.Options
+	// Cache, if set, is the read cache tenants' stores use.
+	Cache quire.ReadCache
 }
 
 // Registry implements quire.TenantService and quire.StoreOpener.
@@ -52,9 +54,12 @@ type Registry struct {
 	closed  bool
 
 	overrides map[string]quire.Quotas // tenants' quota overrides (see quotas.go)
+	limits    rateLimits              // rate limits and deletion hooks (see ratelimit.go)
 
 	stopJanitor chan struct{}
 	janitorDone chan struct{}
+
+	changes *changeHub // wakes change-feed readers on commits (see changes.go)
 }
 
 // New opens the catalog in cfg.DataDir, loads tenants and keys, and removes
@@ -87,6 +92,7 @@ func New(cfg Config) (*Registry, error) {
 		tenants: map[string]*quire.Tenant{}, domains: map[string]string{},
 		keys: map[string]*sqlite.CatalogKey{}, open: map[string]*openTenant{}, lru: list.New(),
 		stopJanitor: make(chan struct{}), janitorDone: make(chan struct{}),
+		changes: newChangeHub(),
 	}
 	if err := r.load(context.Background()); err != nil {
 		cat.Close()
@@ -116,7 +122,7 @@ func (r *Registry) load(ctx context.Context) error {
 	for _, k := range ks {
 		r.keys[k.ID] = k
 	}
-	return nil
+	return r.loadRateLimits(ctx)
 }
 
 // removeOrphans deletes tenant directories with no catalog entry: what a
@@ -140,6 +146,7 @@ func (r *Registry) Close() error {
 	}
 	r.closed = true
 	r.mu.Unlock()
+	r.changes.close() // change-feed streams end instead of waiting on
 	close(r.stopJanitor)
 	<-r.janitorDone
 	r.mu.Lock()
@@ -286,6 +293,8 @@ func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
 	}
 	r.mu.Unlock()
 	r.closeTenant(id)
+	r.tenantDeleted(id)
+	r.forget(id)
 	// Under r.mu, so a tenant re-created with this id meanwhile (which
 	// removed the old files itself) does not lose its new ones. The
 	// directory is only renamed under the lock; removing a large one

@@ -83,7 +83,9 @@ func (s *Server) tenant(need quire.Role, h tenantHandler) handlerFunc {
 		if err := s.rateLimit(w, r, id, p); err != nil {
 			return err
 		}
-		fences, err := quire.ParseFences(r.Header.Get(headerFence))
+		// Every Quire-Fence line counts: a fence on a second header line
+		// must not go unchecked.
+		fences, err := quire.ParseFences(strings.Join(r.Header.Values(headerFence), ","))
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/cache"
 	"github.com/quiredb/quire/registry"
 	"github.com/quiredb/quire/server"
 )
@@ -74,7 +75,7 @@ type benchHTTPServer struct {
 func newBenchHTTPServer(b *testing.B, seed int) *benchHTTPServer {
 	b.Helper()
 	ctx := context.Background()
-	reg, err := registry.New(registry.Config{DataDir: b.TempDir()})
+	reg, err := registry.New(registry.Config{DataDir: b.TempDir(), Cache: cache.New(cache.NewLocal(256 << 20))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -171,17 +172,43 @@ func benchHTTPParallel(b *testing.B, c *http.Client, want int, req func(rng *ran
 	}
 }
 
-// BenchmarkHTTPGet measures GET of one document by id with a read key.
+// BenchmarkHTTPGet measures GET of one document by id with a read key,
+// through the read cache (warm) and past it (Cache-Control: no-cache).
 func BenchmarkHTTPGet(b *testing.B) {
 	s := newBenchHTTPServer(b, benchHTTPDocs) // seeded once for every b.N
-	b.Run(fmt.Sprintf("docs=%d", benchHTTPDocs), func(b *testing.B) {
-		b.SetBytes(int64(s.getRespBytes))
-		benchHTTPParallel(b, s.client, http.StatusOK, func(rng *rand.Rand, _ int64) *http.Request {
-			req, _ := http.NewRequest("GET", s.docPathBase+benchHTTPID(rng.IntN(benchHTTPDocs)), nil)
-			req.Header.Set("Authorization", "Bearer "+s.read)
-			return req
+	for _, mode := range []string{"cache=off", "cache=on"} {
+		b.Run(fmt.Sprintf("docs=%d/%s", benchHTTPDocs, mode), func(b *testing.B) {
+			b.SetBytes(int64(s.getRespBytes))
+			benchHTTPParallel(b, s.client, http.StatusOK, func(rng *rand.Rand, _ int64) *http.Request {
+				req, _ := http.NewRequest("GET", s.docPathBase+benchHTTPID(rng.IntN(benchHTTPDocs)), nil)
+				req.Header.Set("Authorization", "Bearer "+s.read)
+				if mode == "cache=off" {
+					req.Header.Set("Cache-Control", "no-cache")
+				}
+				return req
+			})
 		})
-	})
+	}
+}
+
+// BenchmarkHTTPQuery measures an indexed equality query returning 20
+// documents (by last name), through the read cache and past it.
+func BenchmarkHTTPQuery(b *testing.B) {
+	s := newBenchHTTPServer(b, benchHTTPDocs)
+	url := strings.TrimSuffix(s.docPathBase, "docs/") + "query"
+	for _, mode := range []string{"cache=off", "cache=on"} {
+		b.Run(fmt.Sprintf("docs=%d/%s", benchHTTPDocs, mode), func(b *testing.B) {
+			benchHTTPParallel(b, s.client, http.StatusOK, func(rng *rand.Rand, _ int64) *http.Request {
+				body := fmt.Sprintf(`{"where":{"last_name":"Surname%05d"}}`, rng.IntN(benchHTTPDocs/20))
+				req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+s.read)
+				if mode == "cache=off" {
+					req.Header.Set("Cache-Control", "no-cache")
+				}
+				return req
+			})
+		})
+	}
 }
 
 // BenchmarkHTTPPut measures durable PUTs creating new documents with a

@@ -18,7 +18,16 @@ func (s *Server) docBodyLimit() int64 { return int64(s.cfg.MaxDocBytes) + 64<<10
 
 func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request, tr *tenantRequest) error {
 	pos := tr.store.Position()
-	d, err := s.getDocOrVersion(r, tr)
+	var d *quire.Document
+	var err error
+	if r.URL.Query().Has("version") {
+		d, err = s.getDocOrVersion(r, tr)
+	} else {
+		var st quire.CacheStatus
+		d, pos, st, err = tr.store.ReadDoc(r.Context(), quire.DocRead{
+			Collection: r.PathValue("coll"), ID: r.PathValue("id"), After: tr.after, NoCache: noCache(r)})
+		setCacheStatus(w, st)
+	}
 	if err != nil {
 		return err
 	}

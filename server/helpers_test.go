@@ -8,7 +8,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/actor"
+	"github.com/quiredb/quire/cache"
 	"github.com/quiredb/quire/registry"
 	"github.com/quiredb/quire/server"
 )
@@ -24,6 +28,12 @@ type env struct {
 	cfg server.Config
 	reg *registry.Registry
 	ts  *httptest.Server
+	// cache is the read cache the registry gives tenants' stores (64 MiB
+	// unless a test sets a budget with newEnvCache), through readCache
+	// (the cache itself, or a test's wrapper).
+	cache     *cache.Cache
+	readCache quire.ReadCache
+	hub       *actor.Hub // the actor of the running server, unless cfg has one
 }
 
 // newEnv starts a server over a fresh data directory.
@@ -35,8 +45,24 @@ func newEnv(t *testing.T) *env {
 // newEnvConfig starts a server with cfg (its admin token is always set).
 func newEnvConfig(t *testing.T, cfg server.Config) *env {
 	t.Helper()
+	return newEnvCache(t, cfg, 64<<20, nil)
+}
+
+// newEnvCache starts a server whose read cache holds at most cacheBytes,
+// seen by the stores through wrap if set.
+func newEnvCache(t *testing.T, cfg server.Config, cacheBytes uint64, wrap func(quire.ReadCache) quire.ReadCache) *env {
+	t.Helper()
 	cfg.AdminToken = adminToken
-	e := &env{t: t, dir: t.TempDir(), cfg: cfg}
+	if cfg.ChangesHeartbeat == 0 {
+		// Streams re-check their tenant and key at this pace in tests, so
+		// a deleted tenant ends its streams quickly.
+		cfg.ChangesHeartbeat = 200 * time.Millisecond
+	}
+	e := &env{t: t, dir: t.TempDir(), cfg: cfg, cache: cache.New(cache.NewLocal(cacheBytes))}
+	e.readCache = e.cache
+	if wrap != nil {
+		e.readCache = wrap(e.cache)
+	}
 	e.start()
 	t.Cleanup(e.stop)
 	return e
@@ -44,12 +70,21 @@ func newEnvConfig(t *testing.T, cfg server.Config) *env {
 
 func (e *env) start() {
 	e.t.Helper()
-	reg, err := registry.New(registry.Config{DataDir: e.dir})
+	// Every test server reads through a read cache, as production does:
+	// each test that reads after a write also checks the cache's rules.
+	reg, err := registry.New(registry.Config{DataDir: e.dir, Cache: e.readCache})
 	if err != nil {
 		e.t.Fatalf("registry.New: %v", err)
 	}
 	e.reg = reg
-	e.ts = httptest.NewServer(server.New(e.cfg, reg, reg))
+	cfg := e.cfg
+	if cfg.Actors == nil {
+		// The actor lives in memory: a fresh one per start, as a restarted
+		// process has.
+		e.hub = actor.New(actor.Config{})
+		cfg.Actors = e.hub
+	}
+	e.ts = httptest.NewServer(server.New(cfg, reg, reg))
 }
 
 // stop closes the HTTP server, then the registry. It may be called twice.
@@ -63,6 +98,10 @@ func (e *env) stop() {
 			e.t.Errorf("registry.Close: %v", err)
 		}
 		e.reg = nil
+	}
+	if e.hub != nil {
+		e.hub.Close()
+		e.hub = nil
 	}
 }
 

@@ -24,12 +24,14 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, tr *tenantR
 		return err
 	}
 	q.Collection = r.PathValue("coll")
+	q.Since, q.NoCache = tr.after, noCache(r)
 	pos := tr.store.Position()
 	start := time.Now()
 	res, err := tr.store.Query(r.Context(), q)
 	if err != nil {
 		return err
 	}
+	setCacheStatus(w, res.Cache)
 	elapsed := time.Since(start)
 	setBookmark(w, tr.store, pos)
 	meta := queryMeta{RowsRead: res.RowsRead, DurationMS: durationMS(elapsed), Scan: res.Scan, Bookmark: tr.store.FormatBookmark(pos)}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/quiredb/quire"
 )
@@ -31,6 +32,13 @@ type Config struct {
 	// Ready, if set, is part of /readyz: it reports whether the server's
 	// dependencies (the tenant catalog) answer.
 	Ready func(ctx context.Context) error
+	// ChangesHeartbeat is how often an idle change stream sends a comment
+	// (which keeps proxies from closing it and finds dead clients) and
+	// reads the feed again in case a wake-up was missed; default 15 s.
+	ChangesHeartbeat time.Duration
+	// Actors is the per-tenant actor (counters, session state, rate
+	// limiting); nil: the server makes its own in-memory hub.
+	Actors quire.ActorService
 }
 
 // Server serves the HTTP API over a tenant catalog and tenants' stores.
@@ -51,6 +59,9 @@ func New(cfg Config, tenants quire.TenantService, stores quire.StoreOpener) *Ser
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.ChangesHeartbeat <= 0 {
+		cfg.ChangesHeartbeat = 15 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -84,7 +95,10 @@ func (s *Server) routes() {
 		"POST": s.tenant(quire.RoleAdmin, s.handleCreateKey),
 		"GET":  s.tenant(quire.RoleAdmin, s.handleListKeys),
 	})
-	s.route("/v1/tenants/{tenant}/keys/{key}", methods{"DELETE": s.tenant(quire.RoleAdmin, s.handleDeleteKey)})
+	s.route("/v1/tenants/{tenant}/keys/{key}", methods{
+		"DELETE": s.tenant(quire.RoleAdmin, s.handleDeleteKey),
+		"PATCH":  s.admin(s.handlePatchKey),
+	})
 
 	s.route("/v1/tenants/{tenant}/collections", methods{"GET": s.tenant(quire.RoleRead, s.handleListCollections)})
 	s.route("/v1/tenants/{tenant}/collections/{coll}", methods{

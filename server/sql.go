@@ -36,7 +36,7 @@ type sqlEntry struct {
 // "method") that Cloudflare ignores, so on the D1 routes (d1) unknown
 // fields are ignored too; /v1 refuses them.
 func (s *Server) sqlRequest(w http.ResponseWriter, r *http.Request, tr *tenantRequest, d1 bool) (quire.SQLRequest, bool, error) {
-	req := quire.SQLRequest{Role: quire.RoleAdmin, KeyID: tr.who.KeyID()}
+	req := quire.SQLRequest{Role: quire.RoleAdmin, KeyID: tr.who.KeyID(), Since: tr.after, NoCache: noCache(r)}
 	if tr.who.Key != nil {
 		req.Role = tr.who.Key.Role
 	}
@@ -148,6 +148,9 @@ func execSQL(w http.ResponseWriter, r *http.Request, tr *tenantRequest, req quir
 		return nil, err
 	}
 	setBookmark(w, tr.store, b)
+	if len(res) > 0 {
+		setCacheStatus(w, res[0].Meta.Cache)
+	}
 	return res, nil
 }
 

@@ -34,11 +34,16 @@ type sandbox struct {
 	schemaUse   bool         // it touches sqlite_schema at all
 	denied      *quire.Error // why the first denied action was denied
 	wantsWriter bool         // denied only because it writes, on a read connection
+
+	// For the whole request: whether a result may be cached (see
+	// sqlcache.go). Kept across statements.
+	reads    map[string]bool // collections the statements read
+	volatile bool            // a function whose result is not a function of the data
 }
 
 // reset forgets the previous statement.
 func (sb *sandbox) reset() {
-	*sb = sandbox{role: sb.role, colls: sb.colls, writer: sb.writer}
+	*sb = sandbox{role: sb.role, colls: sb.colls, writer: sb.writer, reads: sb.reads, volatile: sb.volatile}
 }
 
 // pragmas are the PRAGMAs the SQL endpoint allows: read-only schema
@@ -82,8 +87,12 @@ func (sb *sandbox) decide(op int, arg1, arg2, db string) *quire.Error {
 	case sqlite3.SQLITE_READ:
 		return sb.read(arg1, arg2, db)
 	case sqlite3.SQLITE_FUNCTION:
-		if deniedFunctions[strings.ToLower(arg2)] {
-			return forbidden("the function %s is not allowed", strings.ToLower(arg2))
+		name := strings.ToLower(arg2)
+		if deniedFunctions[name] {
+			return forbidden("the function %s is not allowed", name)
+		}
+		if !deterministicFunctions[name] {
+			sb.volatile = true
 		}
 		return nil
 	case sqlite3.SQLITE_PRAGMA:
@@ -145,6 +154,12 @@ func (sb *sandbox) read(table, column, db string) *quire.Error {
 		// sqlite_dbpage and dbstat (when compiled in) show every page
 		// of the file, internal tables' included.
 		return forbidden("the table %s is not accessible", t)
+	}
+	if sb.colls[t] != nil {
+		if sb.reads == nil {
+			sb.reads = map[string]bool{}
+		}
+		sb.reads[t] = true
 	}
 	return nil
 }

@@ -59,6 +59,10 @@ func OpenCatalog(dataDir string) (*Catalog, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate catalog: %w", err)
 	}
+	if err := migrateCatalogRateLimits(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate catalog: %w", err)
+	}
 	return &Catalog{db: db}, nil
 }
 

@@ -75,6 +75,12 @@ func (s *Store) DeleteCollection(ctx context.Context, name string) (quire.Bookma
 		if cur == nil {
 			return nil, quire.Errorf(quire.ENotFound, "collection %q not found", name)
 		}
+		// DROP TABLE fires no triggers: log every document as deleted,
+		// so a change-feed consumer mirroring the data learns they went.
+		if err := t.exec(`INSERT INTO _quire_changes (seq, collection, doc_id, op, version, at, key_id)
+			SELECT ?, ?, id, 'delete', _version, ?, '' FROM `+quoteIdent(name)+` ORDER BY id`, int64(t.seq), name, t.now); err != nil {
+			return nil, err
+		}
 		if err := t.exec("DROP TABLE " + quoteIdent(name)); err != nil {
 			return nil, err
 		}

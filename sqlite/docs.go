@@ -146,18 +146,20 @@ func (t *txn) apply(op *quire.WriteOp, keyID string) (quire.WriteResult, error) 
 	}
 
 	var err2 error
+	body := op.Body
 	switch {
 	case op.Op == quire.OpDelete:
 		err2 = t.exec("DELETE FROM "+table+" WHERE id = ?", op.ID)
 		res.Version = version
 	case op.Op == quire.OpPatch:
-		var size int
+		var patched []byte
 		err2 = t.s.wconn.QueryRowContext(context.Background(),
-			"UPDATE "+table+" SET body = json_patch(body, ?), updated_at = ?, _version = _version + 1 WHERE id = ? RETURNING length(body)",
-			string(op.Body), t.now, op.ID).Scan(&size)
-		if limit := t.s.maxDocBytes(); err2 == nil && size > limit {
-			return res, quire.Errorf(quire.ETooLarge, "patched document would be %d bytes, the limit is %d", size, limit)
+			"UPDATE "+table+" SET body = json_patch(body, ?), updated_at = ?, _version = _version + 1 WHERE id = ? RETURNING body",
+			string(op.Body), t.now, op.ID).Scan(&patched)
+		if limit := t.s.maxDocBytes(); err2 == nil && len(patched) > limit {
+			return res, quire.Errorf(quire.ETooLarge, "patched document would be %d bytes, the limit is %d", len(patched), limit)
 		}
+		body = patched
 		res.Version, res.CreatedAt = version+1, created
 	case exists:
 		err2 = t.exec("UPDATE "+table+" SET body = ?, updated_at = ?, _version = _version + 1 WHERE id = ?",
@@ -175,6 +177,12 @@ func (t *txn) apply(op *quire.WriteOp, keyID string) (quire.WriteResult, error) 
 			return res, te
 		}
 		return res, classify(err2, string(op.Op))
+	}
+	if op.Op == quire.OpDelete {
+		t.noteDoc(op.Collection, op.ID, nil)
+	} else {
+		t.noteDoc(op.Collection, op.ID, &quire.Document{ID: op.ID, Version: res.Version,
+			CreatedAt: res.CreatedAt, UpdatedAt: res.UpdatedAt, Body: body})
 	}
 	return res, nil
 }

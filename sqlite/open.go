@@ -36,6 +36,9 @@ type Options struct {
 	// QueryTimeout stops a document query (POST .../query) that runs
 	// longer, so one unindexed scan cannot hold a reader forever.
 	QueryTimeout time.Duration
+	// ChangeRetention is how long the change feed keeps changes (see
+	// PruneChanges); default 30 days.
+	ChangeRetention time.Duration
 	// Observer, if set, is told about every group commit (for metrics).
 	Observer Observer
 }
@@ -66,6 +69,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 5 * time.Second
+	}
+	if o.ChangeRetention <= 0 {
+		o.ChangeRetention = 30 * 24 * time.Hour
 	}
 	return o
 }

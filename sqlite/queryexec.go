@@ -22,6 +22,14 @@ type queryer interface {
 // Query runs a document query on the read pool, stopping it (SQLite's
 // interrupt) once it runs past Options.QueryTimeout.
 func (s *Store) Query(ctx context.Context, q quire.Query) (*quire.QueryResult, error) {
+	if q.Explain || s.cache == nil {
+		return s.timedQuery(ctx, q)
+	}
+	return s.cachedQuery(ctx, q)
+}
+
+// timedQuery runs a query under Options.QueryTimeout.
+func (s *Store) timedQuery(ctx context.Context, q quire.Query) (*quire.QueryResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
 	defer cancel()
 	res, err := s.query(ctx, q)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -46,11 +47,26 @@ func (s *Store) ExecSQL(ctx context.Context, req quire.SQLRequest) ([]quire.SQLR
 	x := &sqlRun{s: s, req: &req, pieces: pieces, colls: *s.colls.Load()}
 
 	pos := s.Position()
+	key, status := "", quire.CacheBypass
+	if s.cache != nil {
+		key, _ = x.cacheKey()
+	}
+	if key != "" && !req.NoCache {
+		v, at, st := s.cache.Result(key, req.Since, pos)
+		if st == quire.CacheHit {
+			return fromCache(v), at, nil
+		}
+		status = st
+	}
 	res, err := x.readPass(ctx)
 	if !errors.Is(err, errWriter) {
 		if err != nil {
 			return nil, quire.Bookmark{}, x.failure(ctx, err)
 		}
+		if key != "" && !x.sb.volatile {
+			s.cache.FillResult(key, x.cacheDeps(), slices.Clone(res), x.bytes+64*x.rows, pos)
+		}
+		markCache(res, status)
 		return res, pos, nil
 	}
 	val, seq, err := s.submit(ctx, true, func(t *txn) (any, error) { return x.writePass(ctx, t) })

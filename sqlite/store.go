@@ -102,7 +102,7 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.setupWriter(ctx); err != nil {
 		return err
 	}
-	if _, err := s.wconn.ExecContext(ctx, internalSchema+historySchema); err != nil {
+	if _, err := s.wconn.ExecContext(ctx, internalSchema+historySchema+locksSchema); err != nil {
 		return err
 	}
 	var b [4]byte

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/actor"
+	"github.com/quiredb/quire/cache"
 	"github.com/quiredb/quire/metrics"
 	"github.com/quiredb/quire/registry"
 	"github.com/quiredb/quire/server"
@@ -35,6 +37,8 @@ type serveConfig struct {
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	QueryTimeout    time.Duration
+	ChangeRetention time.Duration
+	CacheBytes      int64
 	LogFormat       string
 	LogLevel        string
 	// Serving safely and observability.
@@ -83,7 +87,9 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.IntVar(&c.Readers, "readers", envInt("readers", 0), "read-only connections per open tenant; 0 means one per CPU (at least 2) ["+envName("readers")+"]")
 	fs.IntVar(&c.MaxDocBytes, "max-doc-bytes", envInt("max-doc-bytes", quire.DefaultMaxDocBytes), "largest document, in bytes ["+envName("max-doc-bytes")+"]")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(envInt("max-body-bytes", 16<<20)), "largest request body (batches), in bytes ["+envName("max-body-bytes")+"]")
+	fs.Int64Var(&c.CacheBytes, "cache-bytes", int64(envInt("cache-bytes", 256<<20)), "memory budget of the read cache shared by all tenants, in bytes; 0 turns it off ["+envName("cache-bytes")+"]")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", envDuration("query-timeout", 5*time.Second), "stop a document query running longer than this ["+envName("query-timeout")+"]")
+	fs.DurationVar(&c.ChangeRetention, "changes-retention", envDuration("changes-retention", 720*time.Hour), "keep the change feed's changes at least this long; an older position gets 410 changes_expired ["+envName("changes-retention")+"]")
 	str(&c.BackupDir, "backup-dir", "", "take scheduled backups of every tenant written since its last one into this directory (<dir>/<tenant>/*.qbak)")
 	fs.DurationVar(&c.BackupEvery, "backup-every", envDuration("backup-every", time.Hour), "how often scheduled backups run, with --backup-dir ["+envName("backup-every")+"]")
 	fs.IntVar(&c.BackupKeep, "backup-keep", envInt("backup-keep", 24), "scheduled backups kept per tenant, newest first ["+envName("backup-keep")+"]")
@@ -184,24 +190,39 @@ func serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
 		return err
 	}
 	var reg *registry.Registry
-	met := metrics.New(metrics.Sources{
+	src := metrics.Sources{
 		OpenTenants:    func() int { return reg.OpenTenants() },
 		OpenTenantDirs: func() map[string]string { return reg.OpenTenantDirs() },
-	})
+	}
+	if c.CacheBytes < 0 {
+		return usageError{"--cache-bytes may not be negative"}
+	}
+	if c.ChangeRetention <= 0 {
+		return usageError{"--changes-retention must be positive"}
+	}
+	var readCache quire.ReadCache // nil: off
+	if c.CacheBytes > 0 {
+		rc := cache.New(cache.NewLocal(uint64(c.CacheBytes)))
+		readCache, src.CacheStats = rc, rc.Stats
+	}
+	met := metrics.New(src)
 	if c.StorageQuota <= 0 || c.MaxCollections <= 0 {
 		return usageError{"--storage-quota and --max-collections must be positive"}
 	}
 	reg, err = registry.New(registry.Config{
 		DataDir: c.DataDir, Region: c.Region, MaxOpenTenants: c.MaxOpenTenants, IdleTimeout: c.IdleTimeout,
 		AllowRegions: splitRegions(c.AllowRegions), Quotas: quire.Quotas{StorageBytes: c.StorageQuota, MaxCollections: int64(c.MaxCollections), MaxBodyBytes: c.MaxBodyBytes},
-		Store: sqlite.Options{Durability: sqlite.Durability(c.Durability), Readers: c.Readers, MaxDocBytes: c.MaxDocBytes, QueryTimeout: c.QueryTimeout, Observer: met},
+		Store: sqlite.Options{Durability: sqlite.Durability(c.Durability), Readers: c.Readers, MaxDocBytes: c.MaxDocBytes, QueryTimeout: c.QueryTimeout, ChangeRetention: c.ChangeRetention, Observer: met},
+		Cache: readCache,
 	})
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
+	actors := actor.New(actor.Config{}) // counters, session state, rate limits: memory only
+	defer actors.Close()
 	api := server.New(server.Config{AdminToken: token, MaxDocBytes: c.MaxDocBytes, MaxBodyBytes: c.MaxBodyBytes, Logger: logger,
-		Node: c.Node, Region: c.Region,
+		Node: c.Node, Region: c.Region, Actors: actors,
 		Observer: met, Metrics: met.Handler(), Ready: reg.Ping}, reg, reg)
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

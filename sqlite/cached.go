@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/quiredb/quire"
+)
+
+// The read paths through the tenant's read cache. The rules deciding what
+// may be served live in the cache (package cache, Namespace); the store
+// only offers what it read together with the position it loaded before
+// reading, and tells the cache about commits (writer.go).
+
+// ReadDoc reads a document by id, from the cache when it may.
+func (s *Store) ReadDoc(ctx context.Context, r quire.DocRead) (*quire.Document, quire.Bookmark, quire.CacheStatus, error) {
+	if _, err := s.collection(r.Collection); err != nil {
+		return nil, quire.Bookmark{}, "", err
+	}
+	now := s.Position()
+	status := quire.CacheBypass
+	if s.cache != nil && !r.NoCache {
+		d, at, st := s.cache.Doc(r.Collection, r.ID, r.After, now)
+		if st == quire.CacheHit {
+			return d, at, st, nil
+		}
+		status = st
+	}
+	d, err := s.Get(ctx, r.Collection, r.ID)
+	if err != nil {
+		return nil, now, status, err
+	}
+	if s.cache != nil {
+		s.cache.FillDoc(r.Collection, r.ID, d, now)
+	}
+	return d, now, status, nil
+}
+
+// cachedQuery answers a query from the cache when it may, and offers what
+// it reads from the database. Results are shared between requests: the
+// caller gets a copy of the result header, never writes to its documents.
+func (s *Store) cachedQuery(ctx context.Context, q quire.Query) (*quire.QueryResult, error) {
+	key, err := queryKey(&q)
+	if err != nil {
+		return s.timedQuery(ctx, q)
+	}
+	now := s.Position()
+	status := quire.CacheBypass
+	if !q.NoCache {
+		v, _, st := s.cache.Result(key, q.Since, now)
+		if st == quire.CacheHit {
+			res := *v.(*quire.QueryResult)
+			res.Cache, res.RowsRead = quire.CacheHit, 0
+			return &res, nil
+		}
+		status = st
+	}
+	res, err := s.timedQuery(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	deps := []string{q.Collection}
+	for _, j := range q.Join {
+		deps = append(deps, j.Collection)
+	}
+	shared := *res
+	s.cache.FillResult(key, deps, &shared, resultSize(res), now)
+	res.Cache = status
+	return res, nil
+}
+
+// queryKey identifies a query among the tenant's cached results: its
+// collection and its canonical JSON (filters render canonically).
+func queryKey(q *quire.Query) (string, error) {
+	b, err := json.Marshal(q)
+	if err != nil {
+		return "", err
+	}
+	return "q" + q.Collection + "\x00" + string(b), nil
+}
+
+// resultSize approximates the memory a query result holds.
+func resultSize(res *quire.QueryResult) int {
+	n := 64 + len(res.Next)
+	for i := range res.Docs {
+		d := &res.Docs[i]
+		n += 96 + len(d.ID) + len(d.Body)
+		for _, j := range d.Joins {
+			n += 24 + len(j)
+		}
+	}
+	return n
+}
