@@ -323,3 +323,36 @@ func TestChangesPruneSteps(t *testing.T) {
 		t.Fatalf("since the last pruned commit: %v", err)
 	}
 }
+
+// FuzzChangeCursor: a cursor is accepted only in its one spelling, and
+// never with a foreign or future bookmark.
+func FuzzChangeCursor(f *testing.F) {
+	s := openTestStore(f, f.TempDir())
+	if _, _, err := s.PutCollection(context.Background(), quire.Collection{Name: "notes"}); err != nil {
+		f.Fatal(err)
+	}
+	op := quire.WriteOp{Op: quire.OpPut, Collection: "notes", ID: "a", Body: json.RawMessage(`{}`)}
+	if _, _, err := s.Write(context.Background(), []quire.WriteOp{op}, "k"); err != nil {
+		f.Fatal(err)
+	}
+	now := s.FormatBookmark(s.Position())
+	for _, c := range []string{now, now + ".0000000000000001", now + ".0000000000000000", now + ".000000000000000A",
+		now + ".1", now + ".", now + "..0000000000000001", "", "x", now[:len(now)-1] + "0"} {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		p, err := s.parseCursor(token)
+		if err != nil {
+			if c := quire.ErrorCode(err); c != quire.EInvalidBookmark {
+				t.Fatalf("parseCursor(%q): code %q", token, c)
+			}
+			return
+		}
+		if got := s.formatCursor(p); got != token {
+			t.Fatalf("parseCursor(%q) = %+v, which formats as %q", token, p, got)
+		}
+		if s.Position().Less(p.Bookmark) {
+			t.Fatalf("parseCursor(%q) accepted a future position", token)
+		}
+	})
+}
