@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ type Config struct {
 	// is measured. With several workloads, each gets its own file, named
 	// after it: cpu.prof becomes cpu.get.prof, cpu.mixed.prof…
 	CPUProfile string
+	// Trace, if set, is the file to write an execution trace to while
+	// Quire is measured (`go tool trace`), named like CPUProfile's.
+	Trace string
 	Log        io.Writer // progress; nil = none
 }
 
@@ -343,18 +347,14 @@ func (r *runner) measureAll(ctx context.Context, results []WorkloadResult) error
 	return nil
 }
 
-// measureQuire measures w against Quire, under a CPU profile if asked.
-// Its connections are closed afterwards, so that the ceilings' do not add
-// to them (4000 connections are 8000 file descriptors in-process).
+// measureQuire measures w against Quire, under a CPU profile and an
+// execution trace if asked. Its connections are closed afterwards, so that
+// the ceilings' do not add to them (4000 connections are 8000 file
+// descriptors in-process).
 func (r *runner) measureQuire(ctx context.Context, w *workload) (*Stats, error) {
 	defer r.quire.close()
 	if r.cfg.CPUProfile != "" {
-		path := r.cfg.CPUProfile
-		if len(r.cfg.Workloads) > 1 {
-			ext := filepath.Ext(path)
-			path = strings.TrimSuffix(path, ext) + "." + w.name + ext
-		}
-		f, err := os.Create(path)
+		f, err := r.profileFile(r.cfg.CPUProfile, w)
 		if err != nil {
 			return nil, err
 		}
@@ -364,7 +364,28 @@ func (r *runner) measureQuire(ctx context.Context, w *workload) (*Stats, error) 
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if r.cfg.Trace != "" {
+		f, err := r.profileFile(r.cfg.Trace, w)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return nil, fmt.Errorf("execution trace: %w", err)
+		}
+		defer trace.Stop()
+	}
 	return r.measure(ctx, "quire", r.quire, w, r.tenantsOf(w), r.cfg.Duration), nil
+}
+
+// profileFile creates path, or with several workloads path with the
+// workload's name before its extension (cpu.get.prof...).
+func (r *runner) profileFile(path string, w *workload) (*os.File, error) {
+	if len(r.cfg.Workloads) > 1 {
+		ext := filepath.Ext(path)
+		path = strings.TrimSuffix(path, ext) + "." + w.name + ext
+	}
+	return os.Create(path)
 }
 
 // measureHTTPCeiling measures w against the trivial handler answering

@@ -17,6 +17,7 @@ func runBench(ctx context.Context, args []string) error {
 	workloads := fs.String("workload", "all", "comma-separated workloads: "+strings.Join(bench.AllWorkloads(), ", ")+", or all")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole process (server and load generator, when in-process) while Quire is measured; one file per workload (cpu.get.prof…) when there are several")
+	fs.StringVar(&c.Trace, "trace", "", "write an execution trace (go tool trace) of the whole process while Quire is measured; named like --cpuprofile's")
 	fs.StringVar(&c.URL, "url", "", "target this running server instead of starting one in-process (the engine ceiling is then not measured)")
 	fs.StringVar(&c.Token, "token", os.Getenv("QUIRE_TOKEN"), "with --url: the server's admin token [QUIRE_TOKEN]")
 	fs.StringVar(&c.Durability, "durability", c.Durability, "in-process server: full (fsync every commit) or relaxed")
