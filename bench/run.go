@@ -43,7 +43,7 @@ type Config struct {
 	// Trace, if set, is the file to write an execution trace to while
 	// Quire is measured (`go tool trace`), named like CPUProfile's.
 	Trace string
-	Log        io.Writer // progress; nil = none
+	Log   io.Writer // progress; nil = none
 }
 
 // DefaultConfig returns the defaults of `quire bench`.
