@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"restore":    {"restore a tenant from a .qbak backup, in a new epoch", runRestore},
 	"export":     {"export a tenant's collections and documents as NDJSON", runExport},
 	"import":     {"import an NDJSON export into a tenant", runImport},
+	"changes":    {"print a tenant's change feed, or follow it", runChanges},
 	"version":    {"print the version", runVersion},
 	"bench":      {"seed a data set and measure Quire against its ceilings", runBench},
 }
@@ -83,7 +84,7 @@ Usage: quire <command> [flags] [arguments]
 
 Commands:
 `)
-	for _, name := range []string{"serve", "tenant", "key", "collection", "doc", "query", "sql", "backup", "restore", "export", "import", "bench", "version"} {
+	for _, name := range []string{"serve", "tenant", "key", "collection", "doc", "query", "sql", "backup", "restore", "export", "import", "changes", "bench", "version"} {
 		fmt.Fprintf(os.Stderr, "  %-11s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprint(os.Stderr, `
