@@ -32,9 +32,10 @@ type Machine struct {
 
 // Settings are the run's parameters, as the report needs them to be read.
 type Settings struct {
-	Target          string  `json:"target"`     // "in-process" or the --url
-	Durability      string  `json:"durability"` // in-process only
-	Mode            string  `json:"mode"`       // "closed" or "open"
+	Target          string  `json:"target"`      // "in-process" or the --url
+	Durability      string  `json:"durability"`  // in-process only
+	CacheBytes      int64   `json:"cache_bytes"` // in-process only: the read cache's budget, 0 = off
+	Mode            string  `json:"mode"`        // "closed" or "open"
 	Connections     int     `json:"connections"`
 	Rate            float64 `json:"rate,omitempty"` // open loop: requests per second
 	DurationS       float64 `json:"duration_s"`
@@ -106,8 +107,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if s.Mode == "open" {
 		mode = fmt.Sprintf("open loop at %g req/s, up to %d in flight", s.Rate, s.Connections)
 	}
-	fmt.Fprintf(w, "target: %s (durability %s); %s; %gs per workload, %gs per ceiling; timeout %gs\n",
-		s.Target, s.Durability, mode, s.DurationS, s.CeilingDuration, s.TimeoutS)
+	target := fmt.Sprintf("%s (durability %s)", s.Target, s.Durability)
+	if s.Target == "in-process" {
+		target = fmt.Sprintf("in-process (durability %s, read cache %s)", s.Durability, cacheSize(s.CacheBytes))
+	}
+	fmt.Fprintf(w, "target: %s; %s; %gs per workload, %gs per ceiling; timeout %gs\n",
+		target, mode, s.DurationS, s.CeilingDuration, s.TimeoutS)
 	fmt.Fprintln(w, "cpu: the share of all cores the bench process (load generator and, in-process, server) had; in a closed loop, well under 100% means something else was using the machine")
 	fmt.Fprintf(w, "data: %d clients per tenant; seeded %d docs in %d tenant(s) in %.1fs (%.0f docs/s)\n\n",
 		s.Docs, r.Seed.Docs, r.Seed.Tenants, r.Seed.Seconds, r.Seed.DocsPerSecond)
@@ -178,4 +183,12 @@ func ratioText(r *float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", *r)
+}
+
+// cacheSize renders a read cache budget for the report.
+func cacheSize(b int64) string {
+	if b <= 0 {
+		return "off"
+	}
+	return fmt.Sprintf("%d MiB", b>>20)
 }

@@ -19,6 +19,7 @@ type Config struct {
 	URL        string // a running server to target; "" starts one in-process
 	Token      string // with URL: the server's admin token
 	Durability string // in-process: "full" (fsync every commit) or "relaxed"
+	CacheBytes int64  // in-process: the read cache's budget; 0 = off
 
 	Docs      int      // clients per tenant (each with 1-3 finances and 0-2 notes)
 	Workloads []string // names, in the order given; see AllWorkloads
@@ -49,7 +50,7 @@ type Config struct {
 // DefaultConfig returns the defaults of `quire bench`.
 func DefaultConfig() Config {
 	return Config{
-		Durability: "full", Docs: 100000, Workloads: AllWorkloads(), ReadRatio: 0.9, Tenants: 8,
+		Durability: "full", CacheBytes: 256 << 20, Docs: 100000, Workloads: AllWorkloads(), ReadRatio: 0.9, Tenants: 8,
 		Connections: 4000, Duration: 30 * time.Second, Timeout: 10 * time.Second,
 		Seeders: 4, BatchSize: 500, Seed: 1,
 	}
@@ -60,6 +61,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.URL == "" && c.Durability != "full" && c.Durability != "relaxed":
 		return fmt.Errorf("durability must be full or relaxed, not %q", c.Durability)
+	case c.CacheBytes < 0:
+		return errors.New("cache bytes may not be negative")
 	case c.URL != "" && c.Token == "":
 		return errors.New("with --url, give the server's admin token (--token or QUIRE_TOKEN)")
 	case c.Docs < 1:
@@ -145,7 +148,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	var ip *inProcess
 	if base == "" {
 		var err error
-		if ip, err = startInProcess(c.Durability, r.log); err != nil {
+		if ip, err = startInProcess(c.Durability, c.CacheBytes, r.log); err != nil {
 			return nil, err
 		}
 		defer ip.close()
@@ -179,7 +182,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 
 func (c Config) settings() Settings {
 	s := Settings{
-		Target: "in-process", Durability: c.Durability, Mode: "closed", Connections: c.Connections,
+		Target: "in-process", Durability: c.Durability, CacheBytes: c.CacheBytes, Mode: "closed", Connections: c.Connections,
 		DurationS: c.Duration.Seconds(), CeilingDuration: c.CeilingDuration.Seconds(), TimeoutS: c.Timeout.Seconds(),
 		Docs: c.Docs, Tenants: c.Tenants, ReadRatio: c.ReadRatio,
 	}

@@ -53,14 +53,17 @@ type inProcess struct {
 
 // startInProcess starts Quire with the given durability; it logs warnings
 // and errors to logw.
-func startInProcess(durability string, logw io.Writer) (*inProcess, error) {
+func startInProcess(durability string, cacheBytes int64, logw io.Writer) (*inProcess, error) {
 	dir, err := os.MkdirTemp("", "quire-bench-")
 	if err != nil {
 		return nil, err
 	}
-	// The read cache as `quire serve` has it by default.
-	reg, err := registry.New(registry.Config{DataDir: dir, Store: sqlite.Options{Durability: sqlite.Durability(durability)},
-		Cache: cache.New(cache.NewLocal(256 << 20))})
+	// The read cache as `quire serve` has it (--cache-bytes).
+	cfg := registry.Config{DataDir: dir, Store: sqlite.Options{Durability: sqlite.Durability(durability)}}
+	if cacheBytes > 0 {
+		cfg.Cache = cache.New(cache.NewLocal(uint64(cacheBytes)))
+	}
+	reg, err := registry.New(cfg)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

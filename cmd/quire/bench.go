@@ -21,6 +21,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.StringVar(&c.URL, "url", "", "target this running server instead of starting one in-process (the engine ceiling is then not measured)")
 	fs.StringVar(&c.Token, "token", os.Getenv("QUIRE_TOKEN"), "with --url: the server's admin token [QUIRE_TOKEN]")
 	fs.StringVar(&c.Durability, "durability", c.Durability, "in-process server: full (fsync every commit) or relaxed")
+	fs.Int64Var(&c.CacheBytes, "cache-bytes", c.CacheBytes, "in-process server: the read cache's budget in bytes, as quire serve's --cache-bytes; 0 turns it off")
 	fs.IntVar(&c.Docs, "docs", c.Docs, "clients to seed (each with 1-3 finances and 0-2 notes)")
 	fs.IntVar(&c.Connections, "connections", c.Connections, "concurrent keep-alive connections, one goroutine each (open loop: the most requests in flight)")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long each workload is measured")
