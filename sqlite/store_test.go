@@ -144,3 +144,19 @@ func TestCancelledReadIsNotInternal(t *testing.T) {
 		t.Errorf("list with a cancelled context: got %v, want code %s", err, want)
 	}
 }
+
+// TestWriterWALSettings: the writer checkpoints at walCheckpointPages and
+// cuts the WAL file back afterwards, so an active tenant's WAL is bounded.
+func TestWriterWALSettings(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	var pages, limit int64
+	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA journal_size_limit").Scan(&limit); err != nil {
+		t.Fatal(err)
+	}
+	if pages != walCheckpointPages || limit != walKeepBytes {
+		t.Errorf("writer: wal_autocheckpoint %d, journal_size_limit %d; want %d and %d", pages, limit, walCheckpointPages, walKeepBytes)
+	}
+}

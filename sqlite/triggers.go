@@ -116,9 +116,27 @@ func (s *Store) setupWriter(ctx context.Context) error {
 	}
 	// Deleted and overwritten content is zeroed, so a purged document (see
 	// history.go) leaves no trace in free space; measured cost in the docs.
-	_, err = s.wconn.ExecContext(ctx, "PRAGMA secure_delete = ON")
+	if _, err := s.wconn.ExecContext(ctx, "PRAGMA secure_delete = ON"); err != nil {
+		return err
+	}
+	// SQLite checkpoints inside the COMMIT that takes the WAL past
+	// walCheckpointPages. Every document write touches each secondary
+	// index at a random page; a larger WAL copies a page rewritten by many
+	// groups into the database once instead of once per 1000 pages:
+	// +13% durable creates over HTTP, +20% in the store (docs/performance.md),
+	// single writers unchanged. After a checkpoint the WAL file is cut
+	// back to walKeepBytes, so an active tenant's WAL stays bounded on disk.
+	_, err = s.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d",
+		walCheckpointPages, walKeepBytes))
 	return err
 }
+
+// The writer's WAL settings (see setupWriter): checkpoint at about 40 MB
+// of WAL (10,000 pages of 4 KiB), keep at most 16 MB of file after it.
+const (
+	walCheckpointPages = 10_000
+	walKeepBytes       = 16 << 20
+)
 
 // triggerName is the SQLite name of one of a collection's triggers; like
 // index names, the '.' keeps it apart from anything a user can name.
