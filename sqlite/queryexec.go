@@ -28,20 +28,27 @@ func (s *Store) Query(ctx context.Context, q quire.Query) (*quire.QueryResult, e
 	return s.cachedQuery(ctx, q)
 }
 
-// timedQuery runs a query under Options.QueryTimeout.
+// timedQuery runs a query under Options.QueryTimeout. The deadline starts
+// once a reader connection is free: under load a query may wait for one
+// (as long as its client does), and that wait is not the query being slow.
 func (s *Store) timedQuery(ctx context.Context, q quire.Query) (*quire.QueryResult, error) {
+	conn, err := s.rdb.Conn(ctx)
+	if err != nil {
+		return nil, classify(err, "query")
+	}
+	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
 	defer cancel()
-	res, err := s.query(ctx, q)
+	res, err := s.query(ctx, conn, q)
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return nil, quire.Errorf(quire.ETimeout, "the query ran past its deadline of %s and was stopped: index the fields it filters on, or narrow it", s.opts.QueryTimeout)
 	}
 	return res, err
 }
 
-// query runs a query. With Count, the page and the count run in one read
-// transaction, so they see the same snapshot.
-func (s *Store) query(ctx context.Context, q quire.Query) (*quire.QueryResult, error) {
+// query runs a query on conn. With Count, the page and the count run in
+// one read transaction, so they see the same snapshot.
+func (s *Store) query(ctx context.Context, conn *sql.Conn, q quire.Query) (*quire.QueryResult, error) {
 	q.Join = slices.Clone(q.Join) // Normalize fills defaults in; the caller's slice stays as it was
 	if err := q.Normalize(); err != nil {
 		return nil, err
@@ -55,11 +62,11 @@ func (s *Store) query(ctx context.Context, q quire.Query) (*quire.QueryResult, e
 		return nil, err
 	}
 	if q.Explain {
-		return s.explain(ctx, &q, st)
+		return s.explain(ctx, conn, &q, st)
 	}
-	var db queryer = s.rdb
+	var db queryer = conn
 	if q.Count {
-		tx, err := s.rdb.BeginTx(ctx, nil)
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return nil, s.queryError(err, st)
 		}
@@ -128,8 +135,8 @@ func (s *Store) page(ctx context.Context, db queryer, q *quire.Query, st *statem
 }
 
 // explain answers with SQLite's plan for the page statement.
-func (s *Store) explain(ctx context.Context, q *quire.Query, st *statement) (*quire.QueryResult, error) {
-	rows, err := s.rdb.QueryContext(ctx, "EXPLAIN QUERY PLAN "+st.sql, st.args...)
+func (s *Store) explain(ctx context.Context, conn *sql.Conn, q *quire.Query, st *statement) (*quire.QueryResult, error) {
+	rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+st.sql, st.args...)
 	if err != nil {
 		return nil, s.queryError(err, st)
 	}

@@ -48,3 +48,39 @@ func TestQueryDeadline(t *testing.T) {
 		t.Fatalf("store after a timeout: %v, %d docs", err, len(res.Docs))
 	}
 }
+
+// TestDeadlineStartsWithAReader: a query or SQL read that waits for a
+// reader connection longer than its deadline (a loaded server) is answered
+// once it gets one; only running past the deadline is a timeout.
+func TestDeadlineStartsWithAReader(t *testing.T) {
+	ctx := context.Background()
+	const deadline = 300 * time.Millisecond
+	s, err := Open(t.TempDir(), "acme", Options{Durability: DurabilityRelaxed, Readers: 1, QueryTimeout: deadline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.PutCollection(ctx, quire.Collection{Name: "docs"}); err != nil {
+		t.Fatal(err)
+	}
+	busy := func() {
+		conn, err := s.rdb.Conn(ctx) // the only reader
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(3 * deadline)
+			conn.Close()
+		}()
+	}
+	busy()
+	if _, err := s.Query(ctx, quire.Query{Collection: "docs", NoCache: true}); err != nil {
+		t.Errorf("query that waited for a reader: %v", err)
+	}
+	busy()
+	_, _, err = s.ExecSQL(ctx, quire.SQLRequest{Role: quire.RoleRead, Timeout: deadline,
+		Statements: []quire.SQLStatement{{SQL: "SELECT count(*) FROM docs"}}})
+	if err != nil {
+		t.Errorf("SQL read that waited for a reader: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -42,8 +43,6 @@ func (s *Store) ExecSQL(ctx context.Context, req quire.SQLRequest) ([]quire.SQLR
 	if len(pieces) > quire.MaxSQLStatements {
 		return nil, quire.Bookmark{}, quire.Errorf(quire.EInvalid, "at most %d statements per request, got %d", quire.MaxSQLStatements, len(pieces))
 	}
-	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
-	defer cancel()
 	x := &sqlRun{s: s, req: &req, pieces: pieces, colls: *s.colls.Load()}
 
 	pos := s.Position()
@@ -58,7 +57,16 @@ func (s *Store) ExecSQL(ctx context.Context, req quire.SQLRequest) ([]quire.SQLR
 		}
 		status = st
 	}
-	res, err := x.readPass(ctx)
+	// The deadline starts once a reader connection is free: waiting for
+	// one under load is not the request running long.
+	conn, err := s.rdb.Conn(ctx)
+	if err != nil {
+		return nil, quire.Bookmark{}, classify(err, "sql")
+	}
+	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
+	defer cancel()
+	res, err := x.readPass(ctx, conn)
+	conn.Close()
 	if !errors.Is(err, errWriter) {
 		if err != nil {
 			return nil, quire.Bookmark{}, x.failure(ctx, err)
@@ -98,14 +106,9 @@ type sqlRun struct {
 
 // readPass compiles every statement on a read connection and, if none
 // writes, runs them there against one snapshot.
-func (x *sqlRun) readPass(ctx context.Context) ([]quire.SQLResult, error) {
-	conn, err := x.s.rdb.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
+func (x *sqlRun) readPass(ctx context.Context, conn *sql.Conn) ([]quire.SQLResult, error) {
 	var res []quire.SQLResult
-	err = conn.Raw(func(dc any) error {
+	err := conn.Raw(func(dc any) error {
 		x.start(dc.(*sqlite3.SQLiteConn), false, "quire-reader")
 		defer x.limit()()
 		if len(x.pieces) > 1 {
