@@ -4,11 +4,7 @@
 // place, when an entry may be served.
 package cache
 
-import (
-	"sync/atomic"
-
-	"github.com/maypok86/otter/v2"
-)
+import "github.com/maypok86/otter/v2"
 
 // Entry is a cached value and the commit position it was read or written
 // at. Entries are never changed once stored.
@@ -46,7 +42,6 @@ const entryOverhead = 160
 type Local struct {
 	c        *otter.Cache[string, *Entry]
 	maxBytes uint64
-	deleted  atomic.Uint64
 }
 
 // NewLocal returns a Local holding at most maxBytes of entries.
@@ -82,7 +77,6 @@ func (l *Local) DeletePrefix(prefix string) {
 	for k := range l.c.Keys() {
 		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
 			l.c.Invalidate(k)
-			l.deleted.Add(1)
 		}
 	}
 }
