@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/quiredb/quire"
+	"github.com/quiredb/quire/actor"
 	"github.com/quiredb/quire/registry"
 	"github.com/quiredb/quire/server"
 )
@@ -25,9 +26,11 @@ func startServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("registry.New: %v", err)
 	}
-	hs := httptest.NewServer(server.New(server.Config{AdminToken: testAdminToken}, reg, reg))
+	hub := actor.New(actor.Config{})
+	hs := httptest.NewServer(server.New(server.Config{AdminToken: testAdminToken, Actors: hub}, reg, reg))
 	t.Cleanup(func() {
 		hs.Close()
+		hub.Close()
 		if err := reg.Close(); err != nil {
 			t.Errorf("registry.Close: %v", err)
 		}

@@ -33,6 +33,8 @@ var commands = map[string]command{
 	"export":     {"export a tenant's collections and documents as NDJSON", runExport},
 	"import":     {"import an NDJSON export into a tenant", runImport},
 	"changes":    {"print a tenant's change feed, or follow it", runChanges},
+	"lock":       {"show, take, renew and release locks (fencing tokens)", runLock},
+	"counter":    {"show, add to and delete in-memory counters", runCounter},
 	"version":    {"print the version", runVersion},
 	"bench":      {"seed a data set and measure Quire against its ceilings", runBench},
 }
@@ -84,7 +86,7 @@ Usage: quire <command> [flags] [arguments]
 
 Commands:
 `)
-	for _, name := range []string{"serve", "tenant", "key", "collection", "doc", "query", "sql", "backup", "restore", "export", "import", "changes", "bench", "version"} {
+	for _, name := range []string{"serve", "tenant", "key", "collection", "doc", "query", "sql", "backup", "restore", "export", "import", "changes", "lock", "counter", "bench", "version"} {
 		fmt.Fprintf(os.Stderr, "  %-11s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprint(os.Stderr, `
