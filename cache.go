@@ -29,7 +29,6 @@ type Commit struct {
 type DocChange struct {
 	Collection string
 	ID         string
-	Seq        uint64
 	// Doc is the document as written, or nil for a delete.
 	Doc *Document
 }

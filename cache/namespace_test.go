@@ -22,7 +22,7 @@ func commit(n *Namespace, c *quire.Commit) {
 
 func put(seq uint64, coll, id string, version int64) *quire.Commit {
 	return &quire.Commit{Seq: seq, Collections: []string{coll},
-		Docs: []quire.DocChange{{Collection: coll, ID: id, Seq: seq, Doc: doc(id, version, `{"v":1}`)}}}
+		Docs: []quire.DocChange{{Collection: coll, ID: id, Doc: doc(id, version, `{"v":1}`)}}}
 }
 
 func wantDoc(t *testing.T, n *Namespace, coll, id string, after, now uint64, status quire.CacheStatus, version int64) quire.Bookmark {
@@ -88,7 +88,7 @@ func TestNewerBookmarkBypasses(t *testing.T) {
 func TestDeleteInGroupAfterPut(t *testing.T) {
 	n := New(NewLocal(1 << 20)).Namespace("acme")
 	c := put(3, "c", "a", 1)
-	c.Docs = append(c.Docs, quire.DocChange{Collection: "c", ID: "a", Seq: 4})
+	c.Docs = append(c.Docs, quire.DocChange{Collection: "c", ID: "a"})
 	c.Seq = 4
 	commit(n, c)
 	wantDoc(t, n, "c", "a", 0, 4, quire.CacheMiss, 0)

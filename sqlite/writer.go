@@ -48,7 +48,7 @@ type txn struct {
 // nil for a delete.
 func (t *txn) noteDoc(coll, id string, d *quire.Document) {
 	t.precise = true
-	t.docs = append(t.docs, quire.DocChange{Collection: coll, ID: id, Seq: t.seq, Doc: d})
+	t.docs = append(t.docs, quire.DocChange{Collection: coll, ID: id, Doc: d})
 }
 
 // touchesNothing declares that the request writes no collection (locks).
