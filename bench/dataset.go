@@ -239,6 +239,11 @@ type client struct {
 	ReviewDue        string   `json:"review_due"`
 }
 
+// emailUnsafe drops the characters of a surname that an e-mail address's
+// local part leaves out. Built once: building it per client was 1% of a
+// create run's CPU, in the load generator.
+var emailUnsafe = strings.NewReplacer("-", "", "'", "")
+
 // makeClient returns a client drawn from rng whose e-mail address carries
 // tag, which makes it unique.
 func (d *Dataset) makeClient(rng *rand.Rand, tag string) []byte {
@@ -246,7 +251,7 @@ func (d *Dataset) makeClient(rng *rand.Rand, tag string) []byte {
 	c.Name.Title = pick(rng, d.titles)
 	c.Name.First = pick(rng, d.firstNames)
 	c.Name.Last = pick(rng, d.lastNames)
-	local := strings.ToLower(c.Name.First + "." + strings.NewReplacer("-", "", "'", "").Replace(c.Name.Last))
+	local := strings.ToLower(c.Name.First + "." + emailUnsafe.Replace(c.Name.Last))
 	c.Email = local + "." + tag + "@" + pick(rng, d.domains)
 	c.Phone = fmt.Sprintf("07700 9%05d", rng.IntN(100000))
 	c.DOB = fmt.Sprintf("%d-%02d-%02d", 1940+rng.IntN(65), 1+rng.IntN(12), 1+rng.IntN(28))

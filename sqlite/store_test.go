@@ -146,17 +146,25 @@ func TestCancelledReadIsNotInternal(t *testing.T) {
 }
 
 // TestWriterWALSettings: the writer checkpoints at walCheckpointPages and
-// cuts the WAL file back afterwards, so an active tenant's WAL is bounded.
+// cuts the WAL file back afterwards, so an active tenant's WAL is bounded,
+// and its page cache can hold a large group's dirty pages.
 func TestWriterWALSettings(t *testing.T) {
 	s := openTestStore(t, t.TempDir())
-	var pages, limit int64
-	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
-		t.Fatal(err)
+	want := map[string]int64{
+		"wal_autocheckpoint": walCheckpointPages,
+		"journal_size_limit": walKeepBytes,
+		"cache_size":         -writerCacheKiB,
 	}
-	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA journal_size_limit").Scan(&limit); err != nil {
-		t.Fatal(err)
+	for pragma, v := range want {
+		var got int64
+		if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != v {
+			t.Errorf("writer: %s = %d, want %d", pragma, got, v)
+		}
 	}
-	if pages != walCheckpointPages || limit != walKeepBytes {
-		t.Errorf("writer: wal_autocheckpoint %d, journal_size_limit %d; want %d and %d", pages, limit, walCheckpointPages, walKeepBytes)
+	if walKeepBytes < walCheckpointPages*4096 {
+		t.Errorf("journal_size_limit %d is below the WAL's size at a checkpoint: the file would be cut and regrown every time", walKeepBytes)
 	}
 }
