@@ -168,3 +168,20 @@ func TestWriterWALSettings(t *testing.T) {
 		t.Errorf("journal_size_limit %d is below the WAL's size at a checkpoint: the file would be cut and regrown every time", walKeepBytes)
 	}
 }
+
+// TestOnlyTheWriterMapsTheFile: readers read through SQLite's page cache,
+// which survives commits better than a map they would drop after each one
+// (see mmapBytes); the writer keeps its map.
+func TestOnlyTheWriterMapsTheFile(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	var writer, reader int64
+	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA mmap_size").Scan(&writer); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.QueryRowContext(context.Background(), "PRAGMA mmap_size").Scan(&reader); err != nil {
+		t.Fatal(err)
+	}
+	if writer != mmapBytes || reader != 0 {
+		t.Errorf("mmap_size: writer %d, reader %d; want %d and 0", writer, reader, mmapBytes)
+	}
+}
