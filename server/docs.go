@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,9 +44,8 @@ func (s *Server) handleGetDoc(w http.ResponseWriter, r *http.Request, tr *tenant
 // appendDocument encodes d with its stored body spliced in as is: the read
 // path never decodes and re-encodes a document.
 func appendDocument(b []byte, d *quire.Document) []byte {
-	id, _ := json.Marshal(d.ID)
 	b = append(b, `{"id":`...)
-	b = append(b, id...)
+	b = appendJSONString(b, d.ID)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, d.Version, 10)
 	b = append(b, `,"created_at":`...)
@@ -88,7 +86,9 @@ func (s *Server) handleListDocs(w http.ResponseWriter, r *http.Request, tr *tena
 		return err
 	}
 	setBookmark(w, tr.store, pos)
-	b := append(make([]byte, 0, 4096), `{"docs":[`...)
+	buf := takeResponseBuffer(documentsSize(docs) + len(next))
+	defer giveBackResponseBuffer(buf)
+	b := append(*buf, `{"docs":[`...)
 	for i, d := range docs {
 		if i > 0 {
 			b = append(b, ',')
@@ -96,9 +96,9 @@ func (s *Server) handleListDocs(w http.ResponseWriter, r *http.Request, tr *tena
 		b = appendDocument(b, d)
 	}
 	b = append(b, `],"next":`...)
-	nb, _ := json.Marshal(next)
-	b = append(append(b, nb...), "}\n"...)
+	b = append(appendJSONString(b, next), "}\n"...)
 	writeRaw(w, http.StatusOK, b)
+	*buf = b
 	return nil
 }
 

@@ -38,7 +38,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, tr *tenantR
 	if q.Explain {
 		return writeJSON(w, http.StatusOK, map[string]any{"plan": res.Plan, "sql": res.SQL, "meta": meta})
 	}
-	b := append(make([]byte, 0, 4096), `{"docs":[`...)
+	buf := takeResponseBuffer(querySize(res.Docs) + len(res.Next))
+	defer giveBackResponseBuffer(buf)
+	b := append(*buf, `{"docs":[`...)
 	for i := range res.Docs {
 		if i > 0 {
 			b = append(b, ',')
@@ -57,6 +59,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, tr *tenantR
 	}
 	b = append(append(append(b, `,"meta":`...), mb...), "}\n"...)
 	writeRaw(w, http.StatusOK, b)
+	*buf = b
 	return nil
 }
 
