@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -183,5 +184,52 @@ func TestOnlyTheWriterMapsTheFile(t *testing.T) {
 	}
 	if writer != mmapBytes || reader != 0 {
 		t.Errorf("mmap_size: writer %d, reader %d; want %d and 0", writer, reader, mmapBytes)
+	}
+}
+
+// TestCreateConflicts: a create whose id exists fails with conflict and
+// changes nothing, a create whose unique field is taken fails with
+// unique_violation, and neither disturbs the other writes of the group.
+func TestCreateConflicts(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if _, _, err := s.PutCollection(ctx, clients); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "clients", "c1", `{"email":"a@x"}`)
+	before := s.Position()
+	create := func(id, body string) error {
+		_, _, err := s.Write(ctx, []quire.WriteOp{{Op: quire.OpCreate, Collection: "clients", ID: id, Body: json.RawMessage(body)}}, "k1")
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, c := range []struct{ id, body string }{{"c1", `{"email":"b@x"}`}, {"c2", `{"email":"a@x"}`}, {"c3", `{"email":"c@x"}`}} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = create(c.id, c.body) }()
+	}
+	wg.Wait()
+	if quire.ErrorCode(errs[0]) != quire.EConflict || !strings.Contains(errs[0].Error(), `"c1" already exists`) {
+		t.Errorf("create of an existing id: %v, want conflict", errs[0])
+	}
+	if quire.ErrorCode(errs[1]) != quire.EUniqueViolation {
+		t.Errorf("create with a taken unique field: %v, want unique_violation", errs[1])
+	}
+	if errs[2] != nil {
+		t.Errorf("create beside them: %v", errs[2])
+	}
+	d, err := s.Get(ctx, "clients", "c1")
+	if err != nil || string(d.Body) != `{"email":"a@x"}` || d.Version != 1 {
+		t.Errorf("c1 after the refused create: %+v, %v", d, err)
+	}
+	if _, err := s.Get(ctx, "clients", "c2"); quire.ErrorCode(err) != quire.ENotFound {
+		t.Errorf("c2: %v, want not_found", err)
+	}
+	page, err := s.Changes(ctx, quire.ChangesQuery{Since: s.FormatBookmark(before)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Changes) != 1 || page.Changes[0].ID != "c3" {
+		t.Errorf("changes after the creates: %+v, want only c3", page.Changes)
 	}
 }
