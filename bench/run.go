@@ -165,7 +165,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 	rep.Seed = seed
 
-	r.quire = newHTTPTarget(base, c.Connections, c.Timeout)
+	if r.quire, err = newHTTPTarget(base, c.Timeout); err != nil {
+		return nil, err
+	}
 	defer r.quire.close()
 	if ip != nil {
 		if r.engine, err = newEngineTarget(ctx, ip.reg, append([]*tenant{r.main}, r.multi...)); err != nil {
@@ -395,7 +397,10 @@ func (r *runner) profileFile(path string, w *workload) (*os.File, error) {
 // bodies of the median size of Quire's responses to w.
 func (r *runner) measureHTTPCeiling(ctx context.Context, ceiling *ceilingServer, w *workload, bodySize int) *Stats {
 	ceiling.setBodySize(bodySize)
-	t := newHTTPTarget(ceiling.url, r.cfg.Connections, r.cfg.Timeout)
+	t, err := newHTTPTarget(ceiling.url, r.cfg.Timeout)
+	if err != nil {
+		return &Stats{Errors: 1, ErrorSamples: []string{err.Error()}}
+	}
 	defer t.close()
 	var scratch []*tenant
 	for _, tn := range r.tenantsOf(w) {

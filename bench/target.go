@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -32,105 +31,69 @@ type result struct {
 }
 
 // httpTarget sends ops over HTTP with keep-alive connections, at most one
-// per worker: the transport allows as many connections as the phase has
-// workers, so each worker in effect has its own.
+// per worker: a worker takes an idle connection for each request, and
+// there are never more requests in flight than workers.
 type httpTarget struct {
-	base   string
-	client *http.Client
+	client *wireClient
 }
 
-// newHTTPTarget returns a target for the server at base using up to conns
-// connections, with a client timeout per request.
-func newHTTPTarget(base string, conns int, timeout time.Duration) *httpTarget {
-	tr := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-	return &httpTarget{base: strings.TrimRight(base, "/"), client: &http.Client{Transport: tr, Timeout: timeout}}
-}
-
-// close closes the target's idle connections.
-func (t *httpTarget) close() { t.client.CloseIdleConnections() }
-
-// request builds the HTTP request for o.
-func (t *httpTarget) request(ctx context.Context, o *op) (*http.Request, error) {
-	coll := t.base + "/v1/tenants/" + o.tenant.id + "/collections/" + collClients
-	var method, url string
-	switch o.kind {
-	case opGet:
-		method, url = http.MethodGet, coll+"/docs/"+o.id
-	case opQueryEq, opQueryPrefix, opJoin:
-		method, url = http.MethodPost, coll+"/query"
-	case opCreate:
-		method, url = http.MethodPost, coll+"/docs"
-	case opUpdate:
-		method, url = http.MethodPatch, coll+"/docs/"+o.id
-	}
-	var body io.Reader
-	if o.body != nil {
-		body = bytes.NewReader(o.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+// newHTTPTarget returns a target for the server at base, with a timeout
+// per request.
+func newHTTPTarget(base string, timeout time.Duration) (*httpTarget, error) {
+	c, err := newWireClient(base, timeout)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", o.tenant.auth)
-	if o.body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	return &httpTarget{client: c}, nil
+}
+
+// close closes the target's idle connections.
+func (t *httpTarget) close() { t.client.closeIdle() }
+
+// send performs o over HTTP.
+func (t *httpTarget) send(ctx context.Context, o *op) (wireResponse, error) {
+	coll := "/v1/tenants/" + o.tenant.id + "/collections/" + collClients
+	var method, path string
+	switch o.kind {
+	case opGet:
+		method, path = http.MethodGet, coll+"/docs/"+o.id
+	case opQueryEq, opQueryPrefix, opJoin:
+		method, path = http.MethodPost, coll+"/query"
+	case opCreate:
+		method, path = http.MethodPost, coll+"/docs"
+	case opUpdate:
+		method, path = http.MethodPatch, coll+"/docs/"+o.id
 	}
+	header := "Authorization: " + o.tenant.auth + "\r\n"
 	if o.kind == opUpdate {
-		req.Header.Set("If-Match", `"`+strconv.FormatInt(o.version, 10)+`"`)
+		header += `If-Match: "` + strconv.FormatInt(o.version, 10) + "\"\r\n"
 	}
-	return req, nil
+	return t.client.do(ctx, method, path, header, o.body)
 }
 
 func (t *httpTarget) do(ctx context.Context, o *op) result {
-	req, err := t.request(ctx, o)
-	if err != nil {
-		return result{outcome: outcomeError, err: err.Error()}
-	}
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return transportFailure(err)
-	}
-	defer resp.Body.Close()
+	resp, err := t.send(ctx, o)
 	switch {
-	case resp.StatusCode < 300:
-		n, err := io.Copy(io.Discard, resp.Body)
-		if err != nil {
-			return transportFailure(err)
-		}
-		return result{outcome: outcomeOK, bytes: int(n), version: etagVersion(resp.Header.Get("ETag"))}
-	case resp.StatusCode == http.StatusPreconditionFailed:
-		io.Copy(io.Discard, resp.Body)
+	case err != nil:
+		return transportFailure(err)
+	case resp.status < 300:
+		return result{outcome: outcomeOK, bytes: resp.bytes, version: etagVersion(resp.etag)}
+	case resp.status == http.StatusPreconditionFailed:
 		return result{outcome: outcomePreconditionFailed, err: o.kind.String() + ": HTTP 412"}
 	}
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-	io.Copy(io.Discard, resp.Body)
-	return result{outcome: outcomeError, err: fmt.Sprintf("%s: HTTP %d: %s", o.kind, resp.StatusCode, bytes.TrimSpace(msg))}
+	return result{outcome: outcomeError, err: fmt.Sprintf("%s: HTTP %d: %s", o.kind, resp.status, bytes.TrimSpace(resp.head))}
 }
 
 func (t *httpTarget) version(ctx context.Context, o *op) (int64, error) {
 	get := *o
 	get.kind, get.body = opGet, nil
-	req, err := t.request(ctx, &get)
+	resp, err := t.send(ctx, &get)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	v := etagVersion(resp.Header.Get("ETag"))
-	if resp.StatusCode != http.StatusOK || v == 0 {
-		return 0, fmt.Errorf("reading the version of %s: HTTP %d", o.id, resp.StatusCode)
+	v := etagVersion(resp.etag)
+	if resp.status != http.StatusOK || v == 0 {
+		return 0, fmt.Errorf("reading the version of %s: HTTP %d", o.id, resp.status)
 	}
 	return v, nil
 }
