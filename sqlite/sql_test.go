@@ -320,6 +320,11 @@ func otherTenant(t testing.TB) (dir, secret string) {
 	}
 	secret = "secret-of-other-tenant"
 	put(t, o, "secrets", "s1", `{"v":"`+secret+`"}`)
+	// Closed, its files stay as they are: an open store's checkpointer
+	// would rewrite them a moment after the write, touched or not.
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return dir, secret
 }
 

@@ -33,6 +33,7 @@ type Store struct {
 	wdb   *sql.DB   // holds exactly one connection, wconn
 	wconn *sql.Conn // owned by the writer goroutine after Open
 	rdb   *sql.DB   // query_only connections
+	ckpt  *checkpointer
 
 	tag   uint32 // identifies this tenant's bookmarks
 	epoch uint32 // bumped by restores
@@ -84,6 +85,11 @@ func Open(dir, tenant string, opts Options) (*Store, error) {
 	}
 	if err == nil {
 		s.rdb, err = openDB(path, opts, true, opts.Readers)
+	}
+	if err == nil {
+		if s.ckpt, err = startCheckpointer(path, opts); err != nil {
+			s.rdb.Close()
+		}
 	}
 	if err != nil {
 		if s.wconn != nil {
@@ -175,7 +181,7 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	return errors.Join(s.rdb.Close(), s.wconn.Close(), s.wdb.Close())
+	return errors.Join(s.ckpt.close(), s.rdb.Close(), s.wconn.Close(), s.wdb.Close())
 }
 
 // SetCache gives the store its tenant's read cache. Call it before the

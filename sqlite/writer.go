@@ -200,6 +200,7 @@ func (s *Store) commitGroup(batch []*writeReq) {
 		return
 	}
 	s.seq.Store(next - 1)
+	s.ckpt.noteCommit()
 	if ok > 0 {
 		if s.cache != nil {
 			s.cache.AfterCommit(&commit)
