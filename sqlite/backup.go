@@ -19,6 +19,11 @@ import (
 // exactly the transactions committed before it started, and its
 // _quire_meta row 'seq' is the position of that snapshot.
 func (s *Store) Snapshot(ctx context.Context, path string) (quire.Bookmark, error) {
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return quire.Bookmark{}, err
+	}
+	defer release()
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return quire.Bookmark{}, fmt.Errorf("snapshot tenant %q: %w", s.tenant, err)

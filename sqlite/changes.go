@@ -90,6 +90,11 @@ func (s *Store) Changes(ctx context.Context, q quire.ChangesQuery) (*quire.Chang
 	// Every commit up to head is visible to a transaction that starts
 	// after this load: an empty page proves nothing is left up to head.
 	head := s.Position()
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, classify(err, "read changes")
@@ -228,13 +233,25 @@ func (s *Store) PruneChanges(ctx context.Context) (int64, error) {
 	return s.pruneChangesBefore(ctx, time.Now().Add(-s.opts.ChangeRetention).UnixMilli())
 }
 
+// oldestChangeAt returns when the oldest kept change was made, from a
+// reader; sql.ErrNoRows if there is none.
+func (s *Store) oldestChangeAt(ctx context.Context) (int64, error) {
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	var at int64
+	err = s.rdb.QueryRowContext(ctx, `SELECT at FROM _quire_changes ORDER BY seq, rowid LIMIT 1`).Scan(&at)
+	return at, err
+}
+
 // pruneChangesBefore removes the commits whose changes are older than
 // cutoff (ms since the epoch).
 func (s *Store) pruneChangesBefore(ctx context.Context, cutoff int64) (int64, error) {
 	// A reader answers the common case, nothing to prune, without
 	// taking a sequence number from the writer.
-	var oldest int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT at FROM _quire_changes ORDER BY seq, rowid LIMIT 1`).Scan(&oldest)
+	oldest, err := s.oldestChangeAt(ctx)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && oldest >= cutoff {
 		return 0, nil
 	}

@@ -198,7 +198,12 @@ func (s *Store) Get(ctx context.Context, collection, id string) (*quire.Document
 	}
 	d := &quire.Document{ID: id}
 	var body []byte
-	err := s.rdb.QueryRowContext(context.Background(),
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	err = s.rdb.QueryRowContext(context.Background(),
 		"SELECT _version, created_at, updated_at, body FROM "+quoteIdent(collection)+" WHERE id = ?", id).
 		Scan(&d.Version, &d.CreatedAt, &d.UpdatedAt, &body)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -252,6 +257,11 @@ func (s *Store) List(ctx context.Context, q quire.ListQuery) ([]*quire.Document,
 	}
 	query += " ORDER BY id LIMIT ?"
 	args = append(args, q.Limit+1)
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer release()
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, "", s.readError(err, c.Name)

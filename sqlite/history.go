@@ -134,28 +134,9 @@ func (s *Store) History(ctx context.Context, q quire.HistoryQuery) ([]*quire.His
 		}
 		before = n
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT hid, version, body, created_at, updated_at, seq, key_id, at, op
-		FROM _quire_history WHERE collection = ? AND doc_id = ? AND hid < ? ORDER BY hid DESC LIMIT ?`,
-		q.Collection, q.ID, before, q.Limit+1)
+	out, hids, err := s.readHistory(ctx, q, before)
 	if err != nil {
-		return nil, "", s.readError(err, q.Collection)
-	}
-	defer rows.Close()
-	var out []*quire.HistoryVersion
-	var hids []int64
-	for rows.Next() {
-		v := &quire.HistoryVersion{Commit: quire.Bookmark{Epoch: s.epoch}}
-		var hid int64
-		var body []byte
-		if err := rows.Scan(&hid, &v.Version, &body, &v.CreatedAt, &v.UpdatedAt, &v.Commit.Seq, &v.KeyID, &v.At, &v.Op); err != nil {
-			return nil, "", s.readError(err, q.Collection)
-		}
-		v.Body = body
-		out = append(out, v)
-		hids = append(hids, hid)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", s.readError(err, q.Collection)
+		return nil, "", err
 	}
 	next := ""
 	if len(out) > q.Limit {
@@ -170,6 +151,41 @@ func (s *Store) History(ctx context.Context, q quire.HistoryQuery) ([]*quire.His
 	return out, next, nil
 }
 
+// readHistory reads up to q.Limit+1 kept versions older than hid before,
+// newest first, with their hids. It gives its read connection back before
+// returning, so History may read the document itself next.
+func (s *Store) readHistory(ctx context.Context, q quire.HistoryQuery, before int64) ([]*quire.HistoryVersion, []int64, error) {
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	rows, err := s.rdb.QueryContext(ctx, `SELECT hid, version, body, created_at, updated_at, seq, key_id, at, op
+		FROM _quire_history WHERE collection = ? AND doc_id = ? AND hid < ? ORDER BY hid DESC LIMIT ?`,
+		q.Collection, q.ID, before, q.Limit+1)
+	if err != nil {
+		return nil, nil, s.readError(err, q.Collection)
+	}
+	defer rows.Close()
+	var out []*quire.HistoryVersion
+	var hids []int64
+	for rows.Next() {
+		v := &quire.HistoryVersion{Commit: quire.Bookmark{Epoch: s.epoch}}
+		var hid int64
+		var body []byte
+		if err := rows.Scan(&hid, &v.Version, &body, &v.CreatedAt, &v.UpdatedAt, &v.Commit.Seq, &v.KeyID, &v.At, &v.Op); err != nil {
+			return nil, nil, s.readError(err, q.Collection)
+		}
+		v.Body = body
+		out = append(out, v)
+		hids = append(hids, hid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, s.readError(err, q.Collection)
+	}
+	return out, hids, nil
+}
+
 // GetVersion returns version n of a document: the current one if it is at
 // n, else the latest kept version n (after a delete and re-create, version
 // numbers start again at 1).
@@ -182,7 +198,12 @@ func (s *Store) GetVersion(ctx context.Context, collection, id string, n int64) 
 	}
 	d := &quire.Document{ID: id, Version: n}
 	var body []byte
-	err := s.rdb.QueryRowContext(context.Background(), `SELECT created_at, updated_at, body FROM (
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	err = s.rdb.QueryRowContext(context.Background(), `SELECT created_at, updated_at, body FROM (
 			SELECT created_at, updated_at, body, 1 AS cur, 0 AS hid FROM `+quoteIdent(collection)+` WHERE id = ? AND _version = ?
 			UNION ALL
 			SELECT created_at, updated_at, body, 0, hid FROM _quire_history WHERE collection = ? AND doc_id = ? AND version = ?

@@ -59,6 +59,11 @@ func (s *Store) ExecSQL(ctx context.Context, req quire.SQLRequest) ([]quire.SQLR
 	}
 	// The deadline starts once a reader connection is free: waiting for
 	// one under load is not the request running long.
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return nil, quire.Bookmark{}, err
+	}
+	defer release()
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return nil, quire.Bookmark{}, classify(err, "sql")

@@ -33,7 +33,9 @@ type Store struct {
 	wdb   *sql.DB   // holds exactly one connection, wconn
 	wconn *sql.Conn // owned by the writer goroutine after Open
 	rdb   *sql.DB   // query_only connections
-	ckpt  *checkpointer
+	// readSlots has one slot per read connection; see readers.go.
+	readSlots chan struct{}
+	ckpt      *checkpointer
 
 	tag   uint32 // identifies this tenant's bookmarks
 	epoch uint32 // bumped by restores
@@ -74,7 +76,8 @@ func Open(dir, tenant string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open tenant %q: %w", tenant, err)
 	}
 	path := filepath.Join(dir, FileName)
-	s := &Store{tenant: tenant, opts: opts, reqs: make(chan *writeReq, 4096), done: make(chan struct{})}
+	s := &Store{tenant: tenant, opts: opts, reqs: make(chan *writeReq, 4096), done: make(chan struct{}),
+		readSlots: make(chan struct{}, opts.Readers)}
 	var err error
 	if s.wdb, err = openDB(path, opts, false, 1); err != nil {
 		return nil, fmt.Errorf("open tenant %q: %w", tenant, err)

@@ -102,6 +102,11 @@ func (s *Store) checkStorage() error {
 // Usage measures the tenant: its database size and the documents of each
 // collection. Counting reads every collection's primary key index.
 func (s *Store) Usage(ctx context.Context) (*quire.Usage, error) {
+	release, err := s.readSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return nil, err
