@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/quiredb/quire/metrics"
@@ -32,11 +33,30 @@ func tlsListener(ln net.Listener, certFile, keyFile string) (net.Listener, error
 func serveMetrics(addr string, m *metrics.Metrics, logger *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	return servePrivate("metrics", addr, "/metrics", mux, 30*time.Second, logger)
+}
+
+// serveDebug serves Go's profiler (/debug/pprof/: CPU and heap profiles,
+// execution traces) without a token on addr, if addr is set. A CPU
+// profile or a trace runs for as long as asked (?seconds=), so writes have
+// no deadline here.
+func serveDebug(addr string, logger *slog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return servePrivate("debug", addr, "/debug/pprof/", mux, 0, logger)
+}
+
+// servePrivate serves h on addr (if set), a listener for operators only.
+func servePrivate(name, addr, path string, h http.Handler, writeTimeout time.Duration, logger *slog.Logger) (*http.Server, error) {
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      writeTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	if addr == "" {
@@ -44,12 +64,12 @@ func serveMetrics(addr string, m *metrics.Metrics, logger *slog.Logger) (*http.S
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listener: %w", err)
+		return nil, fmt.Errorf("%s listener: %w", name, err)
 	}
-	fmt.Printf("quire metrics on http://%s/metrics\n", ln.Addr())
+	fmt.Printf("quire %s on http://%s%s\n", name, ln.Addr(), path)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("metrics listener", "err", err.Error())
+			logger.Error(name+" listener", "err", err.Error())
 		}
 	}()
 	return srv, nil

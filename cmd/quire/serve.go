@@ -46,6 +46,7 @@ type serveConfig struct {
 	TLSCert           string
 	TLSKey            string
 	MetricsAddr       string
+	DebugAddr         string
 	ReadHeaderTimeout time.Duration
 	DrainDelay        time.Duration
 	// Residency and quotas.
@@ -79,6 +80,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	str(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS (needs --tls-key)")
 	str(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	str(&c.MetricsAddr, "metrics-addr", "", "serve /metrics without a token on this address too (keep it private); on the API listener /metrics needs the admin token")
+	str(&c.DebugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) without a token on this address (keep it private); empty: off")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", envDuration("read-header-timeout", 10*time.Second), "drop a connection whose request headers take longer (slow-loris) ["+envName("read-header-timeout")+"]")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", envDuration("drain-delay", 0), "on SIGTERM, answer /readyz with 503 for this long before closing the listener ["+envName("drain-delay")+"]")
 	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -252,6 +254,12 @@ func serve(ctx context.Context, c serveConfig, logger *slog.Logger) error {
 		return err
 	}
 	defer msrv.Close()
+	dsrv, err := serveDebug(c.DebugAddr, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer dsrv.Close()
 	stopBackups := func() {}
 	if c.BackupDir != "" {
 		sched, err := newBackupScheduler(reg, c.BackupDir, c.BackupEvery, c.BackupKeep, logger)

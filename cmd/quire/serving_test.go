@@ -102,17 +102,14 @@ func TestDrainOnSigterm(t *testing.T) {
 }
 
 // TestMetricsListener serves /metrics without a token on --metrics-addr,
-// while the API listener's /metrics needs the admin token. The settings
-// come from a config file, which the process reads.
+// while the API listener's /metrics needs the admin token, and Go's
+// profiler on --debug-addr only. The settings come from a config file,
+// which the process reads.
 func TestMetricsListener(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	maddr := ln.Addr().String()
-	ln.Close()
+	maddr, daddr := freeAddr(t), freeAddr(t)
 	cfg := t.TempDir() + "/quire.toml"
-	if err := os.WriteFile(cfg, []byte("metrics-addr = \""+maddr+"\"\nlog-format = \"json\"\nlog-level = \"info\"\n"), 0o600); err != nil {
+	conf := "metrics-addr = \"" + maddr + "\"\ndebug-addr = \"" + daddr + "\"\nlog-format = \"json\"\nlog-level = \"info\"\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bin := buildQuire(t)
@@ -151,8 +148,37 @@ func TestMetricsListener(t *testing.T) {
 	if res2.StatusCode != 401 {
 		t.Errorf("GET /metrics on the API listener without a token: %d, want 401", res2.StatusCode)
 	}
+	// The profiler answers on --debug-addr, and not on the API listener.
+	res3, err := http.Get("http://" + daddr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatalf("debug listener: %v", err)
+	}
+	cmdline, _ := io.ReadAll(res3.Body)
+	res3.Body.Close()
+	if res3.StatusCode != 200 || !strings.Contains(string(cmdline), "serve") {
+		t.Errorf("GET /debug/pprof/cmdline on --debug-addr: %d %q", res3.StatusCode, cmdline)
+	}
+	res4, err := http.Get(p.url + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res4.Body.Close()
+	if res4.StatusCode == 200 {
+		t.Error("the API listener serves the profiler")
+	}
 	// The stderr logs are JSON (from the file) at warn (flag): no access lines.
 	if s := p.stderr.String(); strings.Contains(s, `"msg":"request"`) {
 		t.Errorf("access lines logged at --log-level warn:\n%s", s)
 	}
+}
+
+// freeAddr returns a loopback address no one listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
