@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -57,7 +58,7 @@ func newWireClient(base string, timeout time.Duration) (*wireClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &wireClient{host: u.Host, addr: u.Host, prefix: trimSlash(u.Path), timeout: timeout}
+	w := &wireClient{host: u.Host, addr: u.Host, prefix: strings.TrimRight(u.Path, "/"), timeout: timeout}
 	switch u.Scheme {
 	case "http":
 		if u.Port() == "" {
@@ -72,13 +73,6 @@ func newWireClient(base string, timeout time.Duration) (*wireClient, error) {
 		return nil, fmt.Errorf("url %q: the scheme must be http or https", base)
 	}
 	return w, nil
-}
-
-func trimSlash(p string) string {
-	for len(p) > 0 && p[len(p)-1] == '/' {
-		p = p[:len(p)-1]
-	}
-	return p
 }
 
 // do sends one request and reads its response. header holds extra header

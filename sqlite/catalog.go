@@ -47,7 +47,7 @@ type CatalogKey struct {
 // OpenCatalog opens (creating if needed) catalog.db in dataDir. It always
 // uses full durability: losing a key or tenant is never acceptable.
 func OpenCatalog(dataDir string) (*Catalog, error) {
-	db, err := openDB(filepath.Join(dataDir, "catalog.db"), Options{Durability: DurabilityFull}.withDefaults(), false, 1)
+	db, err := openDB(filepath.Join(dataDir, "catalog.db"), Options{Durability: DurabilityFull}.withDefaults(), roleWriter, 1)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}

@@ -33,7 +33,7 @@ type checkpointer struct {
 const checkpointPause = 250 * time.Millisecond
 
 func startCheckpointer(path string, o Options) (*checkpointer, error) {
-	db, err := openDB(path, o, false, 1)
+	db, err := openDB(path, o, roleCheckpointer, 1)
 	if err != nil {
 		return nil, err
 	}

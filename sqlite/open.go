@@ -89,7 +89,7 @@ func (o Options) Validate() error {
 }
 
 // writerDriver is mattn's driver with the per-connection settings a DSN
-// cannot express, for the writer connection; readers use mattn's driver
+// cannot express, for writer connections; the others use mattn's driver
 // as it is.
 const (
 	writerDriver = "quire-sqlite3-writer"
@@ -117,10 +117,19 @@ func init() {
 	}})
 }
 
+// connRole is what a database's connections are for.
+type connRole int
+
+const (
+	roleWriter       connRole = iota // writes; maps the file (mmapBytes)
+	roleReader                       // query_only, not mapped
+	roleCheckpointer                 // runs checkpoints only, not mapped
+)
+
 // openDB opens path with the connection settings every Quire database uses:
 // WAL, the chosen synchronous level, foreign keys, a busy timeout and the
-// driver's prepared statement cache. readOnly connections set query_only.
-func openDB(path string, o Options, readOnly bool, conns int) (*sql.DB, error) {
+// driver's prepared statement cache, plus those of role.
+func openDB(path string, o Options, role connRole, conns int) (*sql.DB, error) {
 	sync := "FULL"
 	if o.Durability == DurabilityRelaxed {
 		sync = "NORMAL"
@@ -131,12 +140,13 @@ func openDB(path string, o Options, readOnly bool, conns int) (*sql.DB, error) {
 	q.Set("_foreign_keys", "1")
 	q.Set("_busy_timeout", fmt.Sprint(o.BusyTimeout.Milliseconds()))
 	q.Set("_stmt_cache_size", "128")
-	driver := writerDriver
-	if readOnly {
-		q.Set("_query_only", "1")
-		driver = readerDriver
-	} else {
+	driver := readerDriver
+	switch role {
+	case roleWriter:
 		q.Set("_txlock", "immediate")
+		driver = writerDriver
+	case roleReader:
+		q.Set("_query_only", "1")
 	}
 	db, err := sql.Open(driver, "file:"+path+"?"+q.Encode())
 	if err != nil {

@@ -694,7 +694,7 @@ func FuzzSplitSQL(f *testing.F) {
 		"CREATE TRIGGER t AFTER INSERT ON x BEGIN SELECT 1; END; SELECT 2", "EXPLAIN QUERY PLAN SELECT 1; SELECT 2"} {
 		f.Add(s)
 	}
-	db, err := openDB(filepath.Join(f.TempDir(), "split.db"), Options{}.withDefaults(), false, 1)
+	db, err := openDB(filepath.Join(f.TempDir(), "split.db"), Options{}.withDefaults(), roleWriter, 1)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func Open(dir, tenant string, opts Options) (*Store, error) {
 	s := &Store{tenant: tenant, opts: opts, reqs: make(chan *writeReq, 4096), done: make(chan struct{}),
 		readSlots: make(chan struct{}, opts.Readers)}
 	var err error
-	if s.wdb, err = openDB(path, opts, false, 1); err != nil {
+	if s.wdb, err = openDB(path, opts, roleWriter, 1); err != nil {
 		return nil, fmt.Errorf("open tenant %q: %w", tenant, err)
 	}
 	ctx := context.Background()
@@ -87,7 +87,7 @@ func Open(dir, tenant string, opts Options) (*Store, error) {
 		err = s.init(ctx)
 	}
 	if err == nil {
-		s.rdb, err = openDB(path, opts, true, opts.Readers)
+		s.rdb, err = openDB(path, opts, roleReader, opts.Readers)
 	}
 	if err == nil {
 		if s.ckpt, err = startCheckpointer(path, opts); err != nil {
