@@ -110,16 +110,16 @@ func (n *Namespace) Doc(coll, id string, after, now quire.Bookmark) (d *quire.Do
 	if n.broken.Load() {
 		return nil, now, n.c.stats.count(quire.CacheMiss)
 	}
-	e, ok := n.c.b.Get(n.docKey(coll, id))
-	if !ok || e.At < n.allWrite.Load() {
+	d, stored, ok := n.c.b.GetDoc(n.docKey(coll, id))
+	if !ok || stored < n.allWrite.Load() {
 		// Absent, or older than a write of unknown extent.
 		return nil, now, n.c.stats.count(quire.CacheMiss)
 	}
-	// Present means no write of this document since e.At: writes delete
+	// Present means no write of this document since stored: writes delete
 	// the key before they commit. Whether it reflects the request's
 	// bookmark is proven separately (rule 3).
-	reflects := e.At
-	if n.lastWrite(coll) <= e.At {
+	reflects := stored
+	if n.lastWrite(coll) <= stored {
 		reflects = max(reflects, now.Seq)
 	}
 	if reflects < after.Seq {
@@ -128,7 +128,8 @@ func (n *Namespace) Doc(coll, id string, after, now quire.Bookmark) (d *quire.Do
 	// The response may carry now: a present entry is the document's
 	// state at now, since every write of it up to now deleted it first.
 	n.c.stats.count(quire.CacheHit)
-	return e.Value.(*quire.Document), now, quire.CacheHit
+	d.ID = id
+	return d, now, quire.CacheHit
 }
 
 // FillDoc implements quire.TenantCache.
@@ -143,7 +144,7 @@ func (n *Namespace) FillDoc(coll, id string, d *quire.Document, at quire.Bookmar
 		n.c.stats.refused.Add(1)
 		return
 	}
-	n.c.b.Set(n.docKey(coll, id), &Entry{Value: d, Size: len(d.Body) + len(d.ID), At: at.Seq})
+	n.c.b.SetDoc(n.docKey(coll, id), d, at.Seq)
 	n.c.stats.fills.Add(1)
 }
 
@@ -196,7 +197,7 @@ func (n *Namespace) BeforeCommit(c *quire.Commit) {
 		v.(*atomic.Uint64).Store(c.Seq)
 	}
 	for _, d := range c.Docs {
-		n.c.b.Delete(n.docKey(d.Collection, d.ID))
+		n.c.b.DeleteDoc(n.docKey(d.Collection, d.ID))
 	}
 	n.c.stats.invalidations.Add(uint64(len(c.Docs)))
 }
@@ -215,10 +216,10 @@ func (n *Namespace) AfterCommit(c *quire.Commit) {
 	for _, d := range c.Docs {
 		key := n.docKey(d.Collection, d.ID)
 		if d.Doc == nil {
-			n.c.b.Delete(key)
+			n.c.b.DeleteDoc(key)
 			continue
 		}
-		n.c.b.Set(key, &Entry{Value: d.Doc, Size: len(d.Doc.Body) + len(d.ID), At: c.Seq})
+		n.c.b.SetDoc(key, d.Doc, c.Seq)
 	}
 }
 

@@ -176,7 +176,7 @@ func TestMemoryBudget(t *testing.T) {
 // panicBackend fails like a broken cache would.
 type panicBackend struct{ Backend }
 
-func (panicBackend) Get(string) (*Entry, bool) { panic("backend down") }
+func (panicBackend) GetDoc(string) (*quire.Document, uint64, bool) { panic("backend down") }
 
 func TestFaultTurnsNamespaceOff(t *testing.T) {
 	local := NewLocal(1 << 20)
