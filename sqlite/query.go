@@ -50,11 +50,13 @@ func compile(c *quire.Collection, q *quire.Query, lookup func(string) (*quire.Co
 
 	b := &sqlBuf{}
 	b.WriteString("SELECT d.id, d._version, d.created_at, d.updated_at, ")
+	b.WriteString("CAST(") // a BLOB: see page
 	if len(q.Fields) > 0 {
 		projection(b, q.Fields)
 	} else {
 		b.WriteString("d.body")
 	}
+	b.WriteString(" AS BLOB)")
 	for i, j := range q.Join {
 		b.WriteString(", ")
 		other, err := lookup(j.Collection)

@@ -101,36 +101,41 @@ func (s *Store) page(ctx context.Context, db queryer, q *quire.Query, st *statem
 	}
 	defer rows.Close()
 	nkeys := len(st.keys) - 1 // id is read as the document's id
+	res.Docs = make([]quire.QueryDoc, 0, min(q.Limit, 100))
 	size := 0
 	var last []any
+	// The body is selected as a BLOB and scanned into RawBytes: the driver
+	// copies a BLOB into a new slice for every row, which RawBytes hands
+	// over as is, where a TEXT body would be copied twice (into a string,
+	// then into a []byte). TestQueryPageBodiesAreTheirOwn pins that.
+	var d quire.QueryDoc
+	var body sql.RawBytes
+	dest := []any{&d.ID, &d.Version, &d.CreatedAt, &d.UpdatedAt, &body}
+	joins := make([][]byte, len(q.Join))
+	for i := range joins {
+		dest = append(dest, &joins[i])
+	}
+	keys := make([]any, nkeys+1)
+	for i := range nkeys {
+		dest = append(dest, &keys[i])
+	}
 	for rows.Next() {
 		res.RowsRead++
 		if len(res.Docs) == q.Limit || size >= maxResultBytes {
 			res.Next = encodeQueryCursor(st.hash, last)
 			break
 		}
-		var d quire.QueryDoc
-		var body []byte
-		joins := make([][]byte, len(q.Join))
-		keys := make([]any, nkeys+1)
-		dest := []any{&d.ID, &d.Version, &d.CreatedAt, &d.UpdatedAt, &body}
-		for i := range joins {
-			dest = append(dest, &joins[i])
-		}
-		for i := range nkeys {
-			dest = append(dest, &keys[i])
-		}
 		if err := rows.Scan(dest...); err != nil {
 			return s.queryError(err, st)
 		}
-		d.Body = body
+		d.Body, d.Joins = []byte(body), nil
 		size += len(body)
 		for _, j := range joins {
 			d.Joins = append(d.Joins, j)
 			size += len(j)
 		}
 		keys[nkeys] = d.ID
-		last = keys
+		last = append(last[:0], keys...)
 		res.Docs = append(res.Docs, d)
 	}
 	if err := rows.Err(); err != nil {
