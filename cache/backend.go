@@ -50,8 +50,8 @@ type Backend interface {
 const entryOverhead = 160
 
 // Local is the in-process Backend, bounded by a memory budget across all
-// tenants: three quarters for documents, held in a ring of bytes the
-// garbage collector need not trace (docring.go), and a quarter for query
+// tenants: half for documents, held in a ring of bytes the garbage
+// collector need not trace (docring.go), and half for query
 // and SQL results in a W-TinyLFU cache (otter).
 type Local struct {
 	c        *otter.Cache[string, *Entry]
@@ -62,7 +62,7 @@ type Local struct {
 
 // NewLocal returns a Local holding at most maxBytes of entries.
 func NewLocal(maxBytes uint64) *Local {
-	resBytes := maxBytes / 4
+	resBytes := maxBytes / 2
 	c := otter.Must(&otter.Options[string, *Entry]{
 		MaximumWeight: resBytes,
 		Weigher: func(k string, e *Entry) uint32 {
@@ -93,7 +93,7 @@ func (l *Local) Delete(key string) { l.c.Invalidate(key) }
 func (l *Local) GetDoc(key string) (*quire.Document, uint64, bool) { return l.docs.get(key) }
 
 // SetDoc stores d under key. A document larger than the ring's chunks (a
-// megabyte; less for budgets under 43 MiB) is not stored.
+// megabyte; less for budgets under 64 MiB) is not stored.
 func (l *Local) SetDoc(key string, d *quire.Document, at uint64) { l.docs.set(key, d, at) }
 
 // DeleteDoc removes key's document.

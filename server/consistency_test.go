@@ -286,8 +286,8 @@ func TestConsistencyUnderCacheAndMemoryPressure(t *testing.T) {
 	if testing.Short() {
 		clients, steps = 6, 60
 	}
-	// 128 KiB: 96 KiB for documents (3 KiB a ring shard, a handful of
-	// documents each), 32 KiB for results; the churn below keeps evicting.
+	// 128 KiB: 64 KiB for documents (2 KiB a ring shard, a few documents
+	// each), 64 KiB for results; the churn below keeps evicting.
 	const budget = 128 << 10
 	e := newEnvCache(t, server.Config{}, budget, func(rc quire.ReadCache) quire.ReadCache { return jitterCache{rc} })
 	k := e.createTenant(t, "bank")
