@@ -80,7 +80,7 @@ func (p *phase) closedLoop(ctx context.Context, gens []*generator, recs []*recor
 				o := p.next(ctx, g)
 				t0 := time.Now()
 				res := p.target.do(ctx, &o)
-				rec.add(o.kind.isWrite(), time.Since(t0), res)
+				rec.add(o.kind, time.Since(t0), res)
 				g.done(&o, res)
 			}
 		}(gens[i], recs[i])
@@ -114,7 +114,7 @@ func (p *phase) openLoop(ctx context.Context, gens []*generator, recs []*recorde
 			for at := range due {
 				o := p.next(ctx, g)
 				res := p.target.do(ctx, &o)
-				rec.add(o.kind.isWrite(), time.Since(at), res)
+				rec.add(o.kind, time.Since(at), res)
 				g.done(&o, res)
 			}
 		}(gens[i], recs[i])

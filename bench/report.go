@@ -143,9 +143,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 		}
 		row(wr.Name, "quire", wr.Quire, nil, true)
-		if q := wr.Quire; q != nil && q.ReadLatency != nil {
-			fmt.Fprintf(tw, "%s\t\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\t\t\t\t\t\t\t\n", label("", "  reads"), q.ReadLatency.P50, q.ReadLatency.P90, q.ReadLatency.P99, q.ReadLatency.P999, q.ReadLatency.Max)
-			fmt.Fprintf(tw, "%s\t\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\t\t\t\t\t\t\t\n", label("", "  writes"), q.WriteLatency.P50, q.WriteLatency.P90, q.WriteLatency.P99, q.WriteLatency.P999, q.WriteLatency.Max)
+		if q := wr.Quire; q != nil {
+			sub := func(name string, l *Latency) {
+				if l != nil {
+					fmt.Fprintf(tw, "%s\t\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\t\t\t\t\t\t\t\n", label("", name), l.P50, l.P90, l.P99, l.P999, l.Max)
+				}
+			}
+			sub("  reads", q.ReadLatency)
+			sub("  writes", q.WriteLatency)
+			for k := range numOpKinds {
+				sub("    "+k.String(), q.OpLatency[k.String()])
+			}
 		}
 		row("", "http ceiling", wr.HTTPCeiling, nil, false)
 		row("", "engine ceiling", wr.EngineCeiling, nil, false)
@@ -176,7 +184,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 // label is the left-aligned first cell of a row of the table (the
 // tabwriter aligns the figures right).
-func label(workload, target string) string { return fmt.Sprintf("%-13s %-14s", workload, target) }
+func label(workload, target string) string { return fmt.Sprintf("%-13s %-16s", workload, target) }
 
 func ratioText(r *float64) string {
 	if r == nil {

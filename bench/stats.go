@@ -31,23 +31,19 @@ const maxErrorSamples = 5
 // worker owns one, so recording is an append to a slice it alone touches;
 // recorders are merged once the phase is over.
 type recorder struct {
-	read, write      []int64 // latencies in ns of completed requests, by class
+	lat              [numOpKinds][]int64 // latencies in ns of completed requests, by kind
 	ok, errs         int64
 	timeouts, failed int64 // failed: 412 Precondition Failed
 	sizes            []int32
 	errSamples       []string
 }
 
-// add records one completed request.
-func (r *recorder) add(write bool, latency time.Duration, res result) {
+// add records one completed request of kind k.
+func (r *recorder) add(k opKind, latency time.Duration, res result) {
 	switch res.outcome {
 	case outcomeOK:
 		r.ok++
-		if write {
-			r.write = append(r.write, int64(latency))
-		} else {
-			r.read = append(r.read, int64(latency))
-		}
+		r.lat[k] = append(r.lat[k], int64(latency))
 		if len(r.sizes) < maxSizeSamples {
 			r.sizes = append(r.sizes, int32(res.bytes))
 		}
@@ -90,7 +86,10 @@ type Stats struct {
 	Latency            Latency  `json:"latency_ms"`
 	ReadLatency        *Latency `json:"read_latency_ms,omitempty"`  // when the workload mixes reads and writes
 	WriteLatency       *Latency `json:"write_latency_ms,omitempty"` // idem
-	MedianBytes        int      `json:"median_response_bytes"`
+	// OpLatency is the latency of each kind of request (get, query-eq,
+	// create...), when the workload sends more than one.
+	OpLatency   map[string]*Latency `json:"op_latency_ms,omitempty"`
+	MedianBytes int                 `json:"median_response_bytes"`
 	// CPUShare is the share of the machine's CPU time (all cores) the
 	// bench process used during the phase, or null where it cannot be
 	// read. The process holds the load generator, and in-process the
@@ -102,15 +101,16 @@ type Stats struct {
 // merge combines the workers' recorders of a phase that lasted elapsed.
 func merge(recs []*recorder, elapsed time.Duration, dropped int64) *Stats {
 	s := &Stats{Dropped: dropped, Seconds: elapsed.Seconds()}
-	var reads, writes []int64
+	var byKind [numOpKinds][]int64
 	var sizes []int32
 	for _, r := range recs {
 		s.OK += r.ok
 		s.Errors += r.errs
 		s.Timeouts += r.timeouts
 		s.PreconditionFailed += r.failed
-		reads = append(reads, r.read...)
-		writes = append(writes, r.write...)
+		for k := range byKind {
+			byKind[k] = append(byKind[k], r.lat[k]...)
+		}
 		sizes = append(sizes, r.sizes...)
 		for _, e := range r.errSamples {
 			if len(s.ErrorSamples) < maxErrorSamples && !slices.Contains(s.ErrorSamples, e) {
@@ -121,6 +121,28 @@ func merge(recs []*recorder, elapsed time.Duration, dropped int64) *Stats {
 	s.Requests = s.OK + s.Errors + s.Timeouts + s.PreconditionFailed
 	if elapsed > 0 {
 		s.Throughput = float64(s.OK) / elapsed.Seconds()
+	}
+	var reads, writes []int64
+	kinds := 0
+	for k, lat := range byKind {
+		if len(lat) == 0 {
+			continue
+		}
+		kinds++
+		if opKind(k).isWrite() {
+			writes = append(writes, lat...)
+		} else {
+			reads = append(reads, lat...)
+		}
+	}
+	if kinds > 1 {
+		s.OpLatency = map[string]*Latency{}
+		for k, lat := range byKind {
+			if len(lat) > 0 {
+				slices.Sort(lat)
+				s.OpLatency[opKind(k).String()] = distribution(lat)
+			}
+		}
 	}
 	slices.Sort(reads)
 	slices.Sort(writes)

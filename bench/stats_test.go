@@ -43,13 +43,13 @@ func TestPercentile(t *testing.T) {
 func TestMerge(t *testing.T) {
 	a, b := &recorder{}, &recorder{}
 	for i := 1; i <= 50; i++ {
-		a.add(false, time.Duration(i)*time.Millisecond, result{outcome: outcomeOK, bytes: 100})
-		b.add(true, time.Duration(50+i)*time.Millisecond, result{outcome: outcomeOK, bytes: 300})
+		a.add(opGet, time.Duration(i)*time.Millisecond, result{outcome: outcomeOK, bytes: 100})
+		b.add(opCreate, time.Duration(50+i)*time.Millisecond, result{outcome: outcomeOK, bytes: 300})
 	}
-	b.add(true, time.Second, result{outcome: outcomeError, err: "boom"})
-	b.add(true, time.Second, result{outcome: outcomeError, err: "boom"})
-	b.add(true, time.Second, result{outcome: outcomeTimeout, err: "timeout"})
-	b.add(true, time.Second, result{outcome: outcomePreconditionFailed})
+	b.add(opUpdate, time.Second, result{outcome: outcomeError, err: "boom"})
+	b.add(opUpdate, time.Second, result{outcome: outcomeError, err: "boom"})
+	b.add(opUpdate, time.Second, result{outcome: outcomeTimeout, err: "timeout"})
+	b.add(opUpdate, time.Second, result{outcome: outcomePreconditionFailed})
 	s := merge([]*recorder{a, b}, 2*time.Second, 3)
 	if got, want := s.OK, int64(100); got != want {
 		t.Errorf("ok = %d, want %d", got, want)
@@ -74,6 +74,18 @@ func TestMerge(t *testing.T) {
 	}
 	if got, want := s.WriteLatency.P50, 75.0; got != want {
 		t.Errorf("write p50 = %g ms, want %g", got, want)
+	}
+	if got, want := s.OpLatency["get"].Max, 50.0; got != want {
+		t.Errorf("get max = %g ms, want %g", got, want)
+	}
+	if got, want := s.OpLatency["create"].P50, 75.0; got != want {
+		t.Errorf("create p50 = %g ms, want %g", got, want)
+	}
+	if _, ok := s.OpLatency["update"]; ok || len(s.OpLatency) != 2 {
+		t.Errorf("op latencies %v: want get and create only (the updates failed)", s.OpLatency)
+	}
+	if one := merge([]*recorder{a}, time.Second, 0); one.OpLatency != nil || one.ReadLatency != nil {
+		t.Errorf("a phase of one kind has no breakdown, got %v / %v", one.OpLatency, one.ReadLatency)
 	}
 	if got, want := s.MedianBytes, 100; got != want {
 		t.Errorf("median bytes = %d, want %d", got, want)

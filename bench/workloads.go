@@ -42,6 +42,7 @@ const (
 	opJoin                      // clients by last_name, with their finances
 	opCreate                    // POST a new client
 	opUpdate                    // PATCH a client with If-Match
+	numOpKinds
 )
 
 // isWrite reports whether k changes data.

@@ -89,7 +89,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) {
 	fs.IntVar(&c.Readers, "readers", envInt("readers", 0), "read-only connections per open tenant; 0 means one per CPU (at least 2) ["+envName("readers")+"]")
 	fs.IntVar(&c.MaxDocBytes, "max-doc-bytes", envInt("max-doc-bytes", quire.DefaultMaxDocBytes), "largest document, in bytes ["+envName("max-doc-bytes")+"]")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(envInt("max-body-bytes", 16<<20)), "largest request body (batches), in bytes ["+envName("max-body-bytes")+"]")
-	fs.Int64Var(&c.CacheBytes, "cache-bytes", int64(envInt("cache-bytes", 256<<20)), "memory budget of the read cache shared by all tenants, in bytes; 0 turns it off ["+envName("cache-bytes")+"]")
+	fs.Int64Var(&c.CacheBytes, "cache-bytes", int64(envInt("cache-bytes", 256<<20)), "memory budget of the read cache shared by all tenants, in bytes (half for documents, half for query and SQL results); 0 turns it off ["+envName("cache-bytes")+"]")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", envDuration("query-timeout", 5*time.Second), "stop a document query running longer than this ["+envName("query-timeout")+"]")
 	fs.DurationVar(&c.ChangeRetention, "changes-retention", envDuration("changes-retention", 720*time.Hour), "keep the change feed's changes at least this long; an older position gets 410 changes_expired ["+envName("changes-retention")+"]")
 	str(&c.BackupDir, "backup-dir", "", "take scheduled backups of every tenant written since its last one into this directory (<dir>/<tenant>/*.qbak)")
