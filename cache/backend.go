@@ -93,7 +93,7 @@ func (l *Local) Delete(key string) { l.c.Invalidate(key) }
 func (l *Local) GetDoc(key string) (*quire.Document, uint64, bool) { return l.docs.get(key) }
 
 // SetDoc stores d under key. A document larger than the ring's chunks (a
-// megabyte; less for budgets under 64 MiB) is not stored.
+// megabyte; less for budgets under 256 MiB) is not stored.
 func (l *Local) SetDoc(key string, d *quire.Document, at uint64) { l.docs.set(key, d, at) }
 
 // DeleteDoc removes key's document.

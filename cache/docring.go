@@ -16,6 +16,11 @@ import (
 // every GC mark phase walk millions of pointers, long enough to show up in
 // read tails (docs/performance.md); here they are a few dozen objects.
 //
+// Writing always appends at the head and the oldest chunk is reused first;
+// a record read while in the older half of its ring is written again at
+// the head, so documents that are read outlive documents that are only
+// written (a bulk load, another tenant's import).
+//
 // A record is a header (key and value lengths), the key, and the value:
 // the entry's sequence, the document's version and times, then its body.
 // Records never straddle chunks. Positions are absolute (they only grow):
@@ -44,11 +49,12 @@ type ringShard struct {
 	pos      uint64            // absolute position of the next record
 }
 
-// newDocRing returns a ring holding about maxBytes of records. A budget
-// too small for any chunk holds nothing.
+// newDocRing returns a ring holding about maxBytes of records. Each shard
+// has at least four chunks, so reusing the oldest drops at most a quarter
+// of it. A budget too small for any chunk holds nothing.
 func newDocRing(maxBytes uint64) *docRing {
 	per := maxBytes / ringShards
-	chunk := min(uint64(ringChunkMax), per)
+	chunk := min(uint64(ringChunkMax), per/4)
 	r := &docRing{seed: maphash.MakeSeed(), shards: make([]ringShard, ringShards)}
 	for i := range r.shards {
 		s := &r.shards[i]
@@ -83,7 +89,16 @@ func (r *docRing) get(key string) (*quire.Document, uint64, bool) {
 		UpdatedAt: int64(binary.LittleEndian.Uint64(v[24:])),
 		Body:      append([]byte(nil), v[ringDocFields:]...),
 	}
-	return d, binary.LittleEndian.Uint64(v), true
+	at := binary.LittleEndian.Uint64(v)
+	if s.pos-s.index[h] > s.ringSize/2 {
+		// Read while in the older half of the ring: written again at the
+		// head, so what is read survives what is only written (a bulk
+		// load, another tenant's import) instead of aging out with it.
+		n := uint64(len(rec))
+		copy(s.reserve(n), rec) // may overlap rec's own chunk: copy moves
+		s.commit(h, n)
+	}
+	return d, at, true
 }
 
 // record returns the intact record of key, dropping a stale index entry.
@@ -118,14 +133,7 @@ func (r *docRing) set(key string, d *quire.Document, at uint64) {
 		delete(s.index, h)
 		return
 	}
-	if s.pos%s.chunk+n > s.chunk {
-		s.pos += s.chunk - s.pos%s.chunk // the rest of this chunk stays unused
-	}
-	if s.pos%s.chunk == 0 {
-		s.startChunk()
-	}
-	c := s.chunks[(s.pos%s.ringSize)/s.chunk]
-	b := c[s.pos%s.chunk : s.pos%s.chunk+n]
+	b := s.reserve(n)
 	binary.LittleEndian.PutUint32(b, uint32(len(key)))
 	binary.LittleEndian.PutUint32(b[4:], uint32(n-ringHeader-uint64(len(key))))
 	v := b[ringHeader+copy(b[ringHeader:], key):]
@@ -134,6 +142,24 @@ func (r *docRing) set(key string, d *quire.Document, at uint64) {
 	binary.LittleEndian.PutUint64(v[16:], uint64(d.CreatedAt))
 	binary.LittleEndian.PutUint64(v[24:], uint64(d.UpdatedAt))
 	copy(v[ringDocFields:], d.Body)
+	s.commit(h, n)
+}
+
+// reserve returns the n bytes (at most a chunk) the next record goes in,
+// at s.pos once moved past a chunk's unusable end.
+func (s *ringShard) reserve(n uint64) []byte {
+	if s.pos%s.chunk+n > s.chunk {
+		s.pos += s.chunk - s.pos%s.chunk // the rest of this chunk stays unused
+	}
+	if s.pos%s.chunk == 0 {
+		s.startChunk()
+	}
+	c := s.chunks[(s.pos%s.ringSize)/s.chunk]
+	return c[s.pos%s.chunk : s.pos%s.chunk+n]
+}
+
+// commit indexes the n-byte record just written at s.pos under h.
+func (s *ringShard) commit(h, n uint64) {
 	s.index[h] = s.pos
 	s.pos += n
 }

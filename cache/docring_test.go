@@ -96,9 +96,29 @@ func TestDocRingOverwritesOldestAndStaysBounded(t *testing.T) {
 			}
 		}
 	}
-	if held != entries {
-		t.Errorf("%d records readable, %d indexed", held, entries)
+	// Reading writes old records again at the head (reinsertion), so some
+	// of what was indexed before the reads was overwritten by them; the
+	// index still holds no more than the ring does.
+	if after, _ := r.usage(); held == 0 || after > ringShards*(budget/ringShards)/240 {
+		t.Errorf("%d records readable, %d indexed after the reads", held, after)
 	}
+}
+
+// A document read now and then survives a stream of writes many times the
+// ring's size; documents only written do not.
+func TestDocRingKeepsWhatIsRead(t *testing.T) {
+	r := newDocRing(64 << 10) // 2 KiB a shard in 512-byte chunks
+	body := `{"pad":"` + strings.Repeat("x", 100) + `"}`
+	r.set("hot", ringDoc(1, `{"hot":true}`), 1)
+	r.set("cold", ringDoc(1, `{"cold":true}`), 1)
+	for i := range 50000 {
+		r.set(fmt.Sprint("k", i), ringDoc(2, body), 2)
+		if i%5 == 0 { // its shard takes a write in ~1 of 6 rounds, 12 records fill it
+			wantRing(t, r, "hot", 1, `{"hot":true}`, 1)
+		}
+	}
+	wantRing(t, r, "hot", 1, `{"hot":true}`, 1)
+	wantRing(t, r, "cold", 0, "", 0)
 }
 
 func TestDocRingDeletePrefixZeroes(t *testing.T) {
@@ -158,13 +178,13 @@ func FuzzDocRing(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
 	f.Add([]byte("set get delete set set get get"))
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		r := newDocRing(32 << 10) // 1 KiB a shard: wraps quickly
+		r := newDocRing(32 << 10) // 1 KiB a shard in 256-byte chunks: wraps quickly
 		model := map[string]uint64{}
 		for i, op := range ops {
 			k := fmt.Sprint("k", op%16)
 			switch op >> 6 {
 			case 0, 1:
-				n := int(op) * 3 % 700
+				n := int(op) * 3 % 300
 				r.set(k, ringDoc(int64(i), strings.Repeat("b", n)), uint64(i))
 				model[k] = uint64(i)
 			case 2:

@@ -155,7 +155,7 @@ func TestMemoryBudget(t *testing.T) {
 	const budget = 256 << 10
 	c := New(NewLocal(budget))
 	n := c.Namespace("acme")
-	body := `{"pad":"` + strings.Repeat("x", 1000) + `"}`
+	body := `{"pad":"` + strings.Repeat("x", 300) + `"}` // fits the 1 KiB chunks
 	for i := range 5000 {
 		n.FillDoc("c", fmt.Sprint(i), doc(fmt.Sprint(i), 1, body), bm(1))
 	}

@@ -286,8 +286,9 @@ func TestConsistencyUnderCacheAndMemoryPressure(t *testing.T) {
 	if testing.Short() {
 		clients, steps = 6, 60
 	}
-	// 128 KiB: 64 KiB for documents (2 KiB a ring shard, a few documents
-	// each), 64 KiB for results; the churn below keeps evicting.
+	// 128 KiB: 64 KiB for documents (2 KiB a ring shard, in 512-byte
+	// chunks: eight documents or so each), 64 KiB for results; the churn
+	// below (200 documents of ~250 bytes) keeps evicting.
 	const budget = 128 << 10
 	e := newEnvCache(t, server.Config{}, budget, func(rc quire.ReadCache) quire.ReadCache { return jitterCache{rc} })
 	k := e.createTenant(t, "bank")
@@ -299,7 +300,7 @@ func TestConsistencyUnderCacheAndMemoryPressure(t *testing.T) {
 	}
 	for i := range 200 {
 		e.do(t, "PUT", fmt.Sprintf("/v1/tenants/bank/collections/noise/docs/n%d", i), k.write,
-			map[string]any{"pad": strings.Repeat("z", 500)}).expect(t, 201, "")
+			map[string]any{"pad": strings.Repeat("z", 150)}).expect(t, 201, "")
 	}
 
 	var (
