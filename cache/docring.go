@@ -94,6 +94,7 @@ func (r *docRing) get(key string) (*quire.Document, uint64, bool) {
 		// Read while in the older half of the ring: written again at the
 		// head, so what is read survives what is only written (a bulk
 		// load, another tenant's import) instead of aging out with it.
+		// The old copy is left to be overwritten: it may overlap the new.
 		n := uint64(len(rec))
 		copy(s.reserve(n), rec) // may overlap rec's own chunk: copy moves
 		s.commit(h, n)
@@ -107,30 +108,56 @@ func (s *ringShard) record(h uint64, key string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	if p+s.ringSize < s.pos {
+	rec := s.at(p)
+	if rec == nil {
 		delete(s.index, h) // overwritten since
 		return nil, false
 	}
-	c := s.chunks[(p%s.ringSize)/s.chunk]
-	off := p % s.chunk
-	kl := uint64(binary.LittleEndian.Uint32(c[off:]))
-	vl := uint64(binary.LittleEndian.Uint32(c[off+4:]))
-	rec := c[off : off+ringHeader+kl+vl]
-	if string(rec[ringHeader:ringHeader+kl]) != key {
+	if string(recordKey(rec)) != key {
 		return nil, false // another key with the same hash
 	}
 	return rec, true
 }
 
-// set stores d under key at sequence at, replacing any record of key. A
-// record larger than a chunk is not stored, and the old one is dropped.
+// at returns the record written at position p, or nil once overwritten.
+func (s *ringShard) at(p uint64) []byte {
+	if p+s.ringSize < s.pos {
+		return nil
+	}
+	c := s.chunks[(p%s.ringSize)/s.chunk]
+	off := p % s.chunk
+	kl := uint64(binary.LittleEndian.Uint32(c[off:]))
+	vl := uint64(binary.LittleEndian.Uint32(c[off+4:]))
+	return c[off : off+ringHeader+kl+vl]
+}
+
+// recordKey returns the key a record was stored under.
+func recordKey(rec []byte) []byte {
+	return rec[ringHeader : ringHeader+binary.LittleEndian.Uint32(rec)]
+}
+
+// drop removes h's index entry and zeroes the record it pointed at, so a
+// replaced or deleted document does not stay readable in memory.
+func (s *ringShard) drop(h uint64) {
+	p, ok := s.index[h]
+	if !ok {
+		return
+	}
+	if rec := s.at(p); rec != nil {
+		clear(rec[ringHeader:])
+	}
+	delete(s.index, h)
+}
+
+// set stores d under key at sequence at, replacing (and zeroing) any record
+// of key. A record larger than a chunk is not stored.
 func (r *docRing) set(key string, d *quire.Document, at uint64) {
 	s, h := r.shard(key)
 	n := uint64(ringHeader + len(key) + ringDocFields + len(d.Body))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.drop(h)
 	if n > s.chunk {
-		delete(s.index, h)
 		return
 	}
 	b := s.reserve(n)
@@ -185,7 +212,7 @@ func (s *ringShard) startChunk() {
 func (r *docRing) delete(key string) {
 	s, h := r.shard(key)
 	s.mu.Lock()
-	delete(s.index, h)
+	s.drop(h)
 	s.mu.Unlock()
 }
 
@@ -196,18 +223,11 @@ func (r *docRing) deletePrefix(prefix string) {
 		s := &r.shards[i]
 		s.mu.Lock()
 		for h, p := range s.index {
-			if p+s.ringSize < s.pos {
+			rec := s.at(p)
+			if rec == nil {
 				delete(s.index, h)
-				continue
-			}
-			c := s.chunks[(p%s.ringSize)/s.chunk]
-			off := p % s.chunk
-			kl := uint64(binary.LittleEndian.Uint32(c[off:]))
-			vl := uint64(binary.LittleEndian.Uint32(c[off+4:]))
-			rec := c[off : off+ringHeader+kl+vl]
-			if k := rec[ringHeader : ringHeader+kl]; len(k) >= len(prefix) && string(k[:len(prefix)]) == prefix {
-				clear(rec[ringHeader:])
-				delete(s.index, h)
+			} else if k := recordKey(rec); len(k) >= len(prefix) && string(k[:len(prefix)]) == prefix {
+				s.drop(h)
 			}
 		}
 		s.mu.Unlock()
