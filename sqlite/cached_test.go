@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/quiredb/quire"
@@ -100,6 +101,27 @@ func TestCacheForgetsWrittenDocumentsBeforeCommit(t *testing.T) {
 	}
 	if v, st := readVersion(t, s, "a"); v != 2 || st != quire.CacheHit {
 		t.Errorf("read after the write: version %d %s, want 2 from the cache", v, st)
+	}
+}
+
+// A document too large for the cache's ring replacing a cached one: the
+// old version must not be served, and the large one is read from the
+// database every time until a small version is cached again.
+func TestCacheDropsWhatALargeDocumentReplaced(t *testing.T) {
+	s, _ := cachedStore(t) // 1 MiB budget: 4 KiB chunks for documents
+	putNote(t, s, "a", `{"v":1}`)
+	if v, st := readVersion(t, s, "a"); v != 1 || st != quire.CacheHit {
+		t.Fatalf("small document: version %d %s, want 1 from the cache", v, st)
+	}
+	putNote(t, s, "a", `{"v":2,"pad":"`+strings.Repeat("x", 8<<10)+`"}`)
+	for range 2 {
+		if v, st := readVersion(t, s, "a"); v != 2 || st != quire.CacheMiss {
+			t.Fatalf("large document: version %d %s, want 2 from the database", v, st)
+		}
+	}
+	putNote(t, s, "a", `{"v":3}`)
+	if v, st := readVersion(t, s, "a"); v != 3 || st != quire.CacheHit {
+		t.Errorf("small again: version %d %s, want 3 from the cache", v, st)
 	}
 }
 
