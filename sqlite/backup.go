@@ -19,16 +19,11 @@ import (
 // exactly the transactions committed before it started, and its
 // _quire_meta row 'seq' is the position of that snapshot.
 func (s *Store) Snapshot(ctx context.Context, path string) (quire.Bookmark, error) {
-	release, err := s.readSlot(ctx)
+	conn, release, err := s.readConn(ctx, "snapshot")
 	if err != nil {
 		return quire.Bookmark{}, err
 	}
 	defer release()
-	conn, err := s.rdb.Conn(ctx)
-	if err != nil {
-		return quire.Bookmark{}, fmt.Errorf("snapshot tenant %q: %w", s.tenant, err)
-	}
-	defer conn.Close()
 	// query_only forbids VACUUM INTO; it writes only the new file, so the
 	// connection is switched for the statement and back afterwards.
 	if _, err := conn.ExecContext(ctx, "PRAGMA query_only = 0"); err != nil {

@@ -28,16 +28,11 @@ func (s *Store) Export(ctx context.Context, collection string, emit func(*quire.
 			return quire.Bookmark{}, err
 		}
 	}
-	release, err := s.readSlot(ctx)
+	conn, release, err := s.readConn(ctx, "export")
 	if err != nil {
 		return quire.Bookmark{}, err
 	}
 	defer release()
-	conn, err := s.rdb.Conn(ctx)
-	if err != nil {
-		return quire.Bookmark{}, classify(err, "export")
-	}
-	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return quire.Bookmark{}, classify(err, "export")
 	}

@@ -32,16 +32,11 @@ func (s *Store) Query(ctx context.Context, q quire.Query) (*quire.QueryResult, e
 // once a reader connection is free: under load a query may wait for one
 // (as long as its client does), and that wait is not the query being slow.
 func (s *Store) timedQuery(ctx context.Context, q quire.Query) (*quire.QueryResult, error) {
-	release, err := s.readSlot(ctx)
+	conn, release, err := s.readConn(ctx, "query")
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	conn, err := s.rdb.Conn(ctx)
-	if err != nil {
-		return nil, classify(err, "query")
-	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
 	defer cancel()
 	res, err := s.query(ctx, conn, q)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/quiredb/quire"
 )
@@ -35,3 +36,19 @@ func (s *Store) readSlot(ctx context.Context) (release func(), err error) {
 }
 
 func (s *Store) releaseReadSlot() { <-s.readSlots }
+
+// readConn waits its turn (readSlot) and takes a read connection for the
+// reads of one operation, named by what in errors. release closes the
+// connection, then gives the turn back.
+func (s *Store) readConn(ctx context.Context, what string) (conn *sql.Conn, release func(), err error) {
+	done, err := s.readSlot(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err = s.rdb.Conn(ctx)
+	if err != nil {
+		done()
+		return nil, nil, classify(err, what)
+	}
+	return conn, func() { conn.Close(); done() }, nil
+}

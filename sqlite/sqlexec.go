@@ -59,19 +59,14 @@ func (s *Store) ExecSQL(ctx context.Context, req quire.SQLRequest) ([]quire.SQLR
 	}
 	// The deadline starts once a reader connection is free: waiting for
 	// one under load is not the request running long.
-	release, err := s.readSlot(ctx)
+	conn, release, err := s.readConn(ctx, "sql")
 	if err != nil {
 		return nil, quire.Bookmark{}, err
-	}
-	defer release()
-	conn, err := s.rdb.Conn(ctx)
-	if err != nil {
-		return nil, quire.Bookmark{}, classify(err, "sql")
 	}
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
 	res, err := x.readPass(ctx, conn)
-	conn.Close()
+	release()
 	if !errors.Is(err, errWriter) {
 		if err != nil {
 			return nil, quire.Bookmark{}, x.failure(ctx, err)

@@ -102,16 +102,11 @@ func (s *Store) checkStorage() error {
 // Usage measures the tenant: its database size and the documents of each
 // collection. Counting reads every collection's primary key index.
 func (s *Store) Usage(ctx context.Context) (*quire.Usage, error) {
-	release, err := s.readSlot(ctx)
+	conn, release, err := s.readConn(ctx, "usage")
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	conn, err := s.rdb.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
 	u := &quire.Usage{Documents: map[string]int64{}}
 	var pages, size int64
 	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
