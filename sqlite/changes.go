@@ -260,7 +260,7 @@ func (s *Store) pruneChangesBefore(ctx context.Context, cutoff int64) (int64, er
 	}
 	var total int64
 	for {
-		v, _, err := s.submit(ctx, false, func(t *txn) (any, error) {
+		v, _, err := s.submit(ctx, groupShared, func(t *txn) (any, error) {
 			t.touchesNothing() // no collection changes: the read cache stays
 			return t.pruneStep(cutoff)
 		})

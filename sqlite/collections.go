@@ -131,7 +131,7 @@ func (s *Store) DropIndex(ctx context.Context, collection, field string) (*quire
 // records the resulting definition (nil: dropped) in _quire_collections,
 // and publishes it to readers once committed.
 func (s *Store) schemaChange(ctx context.Context, name string, change func(t *txn, cur *quire.Collection) (*quire.Collection, error)) (*quire.Collection, quire.Bookmark, error) {
-	val, seq, err := s.submit(ctx, true, func(t *txn) (any, error) {
+	val, seq, err := s.submit(ctx, groupSchema, func(t *txn) (any, error) {
 		cur := (*s.colls.Load())[name]
 		next, err := change(t, cur)
 		if err != nil {

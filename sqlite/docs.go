@@ -28,7 +28,11 @@ func (s *Store) Write(ctx context.Context, ops []quire.WriteOp, keyID string) ([
 			return nil, quire.Bookmark{}, opError(ops, i, err)
 		}
 	}
-	val, seq, err := s.submit(ctx, false, func(t *txn) (any, error) {
+	mode := groupShared
+	if len(ops) > aloneOps {
+		mode = groupAlone
+	}
+	val, seq, err := s.submit(ctx, mode, func(t *txn) (any, error) {
 		results := make([]quire.WriteResult, len(ops))
 		for i := range ops {
 			r, err := t.apply(&ops[i], keyID)

@@ -230,7 +230,7 @@ func (s *Store) Purge(ctx context.Context, collection, id, keyID string) (quire.
 	if err := quire.CheckDocID(id); err != nil {
 		return quire.Bookmark{}, err
 	}
-	_, seq, err := s.submit(ctx, false, func(t *txn) (any, error) {
+	_, seq, err := s.submit(ctx, groupShared, func(t *txn) (any, error) {
 		defer t.bindWrite(keyID)()
 		var version int64
 		err := t.s.wconn.QueryRowContext(context.Background(),

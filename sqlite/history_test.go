@@ -275,7 +275,7 @@ func BenchmarkUpdate(b *testing.B) {
 				if _, _, err := s.PutCollection(ctx, quire.Collection{Name: "notes", History: hist}); err != nil {
 					b.Fatal(err)
 				}
-				if _, _, err := s.submit(ctx, true, func(t *txn) (any, error) {
+				if _, _, err := s.submit(ctx, groupSchema, func(t *txn) (any, error) {
 					return nil, t.exec("PRAGMA secure_delete = " + sd)
 				}); err != nil {
 					b.Fatal(err)

@@ -162,7 +162,11 @@ func (s *Store) Import(ctx context.Context, lines []quire.ImportLine, keyID stri
 		imported, skipped int
 		rejected          []quire.ImportRejection
 	}
-	val, seq, err := s.submit(ctx, false, func(t *txn) (any, error) {
+	mode := groupShared
+	if len(docs) > aloneOps {
+		mode = groupAlone
+	}
+	val, seq, err := s.submit(ctx, mode, func(t *txn) (any, error) {
 		var o outcome
 		for _, d := range docs {
 			wrote, err := t.importDoc(d.l, keyID)

@@ -90,7 +90,7 @@ func (s *Store) lockOp(ctx context.Context, name string, fn func(t *txn, row loc
 	if err := quire.CheckName("lock", name); err != nil {
 		return nil, quire.Bookmark{}, err
 	}
-	val, seq, err := s.submit(quire.WithoutFences(ctx), false, func(t *txn) (any, error) {
+	val, seq, err := s.submit(quire.WithoutFences(ctx), groupShared, func(t *txn) (any, error) {
 		// Lock traffic writes no collection: the read cache stays.
 		t.touchesNothing()
 		row, err := readLock(context.Background(), t.s.wconn, name)

@@ -77,7 +77,7 @@ func (s *Store) ExecSQL(ctx context.Context, req quire.SQLRequest) ([]quire.SQLR
 		markCache(res, status)
 		return res, pos, nil
 	}
-	val, seq, err := s.submit(ctx, true, func(t *txn) (any, error) { return x.writePass(ctx, t) })
+	val, seq, err := s.submit(ctx, groupSchema, func(t *txn) (any, error) { return x.writePass(ctx, t) })
 	if err != nil {
 		return nil, quire.Bookmark{}, x.failure(ctx, err)
 	}

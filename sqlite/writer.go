@@ -15,13 +15,37 @@ import (
 
 // writeReq is one logical write transaction queued to the writer. fn runs
 // inside its own SAVEPOINT of the group transaction; if it fails, only its
-// changes are rolled back.
+// changes are rolled back. A request alone in its group needs no savepoint:
+// the transaction is its own (see runRequest).
 type writeReq struct {
 	ctx  context.Context
-	ddl  bool // schema changes commit alone: later requests see the new schema
+	mode groupMode
 	fn   func(t *txn) (any, error)
 	resp chan writeResp
 }
+
+// groupMode is how a request shares the writer's group transaction.
+type groupMode int
+
+const (
+	// groupShared requests join whatever group is forming.
+	groupShared groupMode = iota
+	// groupAlone requests commit in a group of their own: requests of
+	// many statements (batches of more than aloneOps ops, imports). In a
+	// savepoint, every statement's release walks SQLite's in-memory
+	// statement journal from its start, which holds every page the
+	// request changed so far: quadratic in the request's size (a 1000-op
+	// batch took 55% of the writer's CPU in memjrnlTruncate). Alone, each
+	// statement's journal starts empty.
+	groupAlone
+	// groupSchema requests (schema changes, SQL writes) commit alone so
+	// that later requests see the new schema, with temporary files on disk
+	// (see setTempStore).
+	groupSchema
+)
+
+// aloneOps is the size of a batch above which it commits alone.
+const aloneOps = 64
 
 type writeResp struct {
 	val any
@@ -63,8 +87,8 @@ func (t *txn) exec(query string, args ...any) error {
 
 // submit queues fn to the writer and waits for the group it joined to
 // commit. It returns fn's value and the sequence number it committed under.
-func (s *Store) submit(ctx context.Context, ddl bool, fn func(t *txn) (any, error)) (any, uint64, error) {
-	r := &writeReq{ctx: ctx, ddl: ddl, fn: fn, resp: make(chan writeResp, 1)}
+func (s *Store) submit(ctx context.Context, mode groupMode, fn func(t *txn) (any, error)) (any, uint64, error) {
+	r := &writeReq{ctx: ctx, mode: mode, fn: fn, resp: make(chan writeResp, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -85,7 +109,8 @@ func (s *Store) submit(ctx context.Context, ddl bool, fn func(t *txn) (any, erro
 
 // writeLoop is the writer goroutine. It takes the first queued request,
 // drains whatever else is queued (up to MaxBatch) into one transaction, and
-// commits it with a single fsync. Schema changes run in a group of their own.
+// commits it with a single fsync. Requests that are not groupShared run in
+// a group of their own.
 func (s *Store) writeLoop() {
 	defer close(s.done)
 	var carry *writeReq
@@ -103,14 +128,14 @@ func (s *Store) writeLoop() {
 		batch = append(batch[:0], first)
 		closing := false
 	drain:
-		for !first.ddl && len(batch) < s.opts.MaxBatch {
+		for first.mode == groupShared && len(batch) < s.opts.MaxBatch {
 			select {
 			case r, ok := <-s.reqs:
 				if !ok {
 					closing = true
 					break drain
 				}
-				if r.ddl {
+				if r.mode != groupShared {
 					carry = r
 					break drain
 				}
@@ -140,7 +165,7 @@ func (s *Store) commitGroup(batch []*writeReq) {
 		}
 	}
 	bg := context.Background()
-	s.setTempStore(batch[0].ddl)
+	s.setTempStore(batch[0].mode == groupSchema)
 	if _, err := s.wconn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
 		err = classify(err, "begin")
 		for i := range resps {
@@ -160,7 +185,7 @@ func (s *Store) commitGroup(batch []*writeReq) {
 			continue
 		}
 		t := &txn{s: s, seq: next, now: now}
-		val, err := s.runSavepoint(t, fenced(r))
+		val, err := s.runRequest(t, fenced(r), len(batch) == 1)
 		if err != nil {
 			resps[i].err = err
 			if !s.inTransaction() {
@@ -178,12 +203,18 @@ func (s *Store) commitGroup(batch []*writeReq) {
 		next++
 		ok++
 	}
-	err := error(nil)
-	if ok > 0 {
-		_, err = s.wconn.ExecContext(bg, "UPDATE _quire_meta SET v = ? WHERE k = 'seq'", int64(next-1))
+	if ok == 0 {
+		// Nothing to commit; a request that ran without a savepoint may
+		// have left part of its changes, which go with the transaction.
+		if s.inTransaction() {
+			s.wconn.ExecContext(bg, "ROLLBACK")
+		}
+		answer()
+		return
 	}
+	_, err := s.wconn.ExecContext(bg, "UPDATE _quire_meta SET v = ? WHERE k = 'seq'", int64(next-1))
 	commit.Seq = next - 1
-	if err == nil && ok > 0 && s.cache != nil {
+	if err == nil && s.cache != nil {
 		// Invalidate before COMMIT: from the moment the group is visible,
 		// no cache entry of what it wrote can be served or filled.
 		s.cache.BeforeCommit(&commit)
@@ -201,13 +232,11 @@ func (s *Store) commitGroup(batch []*writeReq) {
 	}
 	s.seq.Store(next - 1)
 	s.ckpt.noteCommit()
-	if ok > 0 {
-		if s.cache != nil {
-			s.cache.AfterCommit(&commit)
-		}
-		if s.notify != nil {
-			s.notify(quire.Bookmark{Epoch: s.epoch, Seq: next - 1})
-		}
+	if s.cache != nil {
+		s.cache.AfterCommit(&commit)
+	}
+	if s.notify != nil {
+		s.notify(quire.Bookmark{Epoch: s.epoch, Seq: next - 1})
 	}
 	for _, f := range after {
 		f()
@@ -278,8 +307,17 @@ func (s *Store) failGroup(resps []writeResp, upTo int, err error) {
 	}
 }
 
-// runSavepoint runs fn inside a savepoint, rolling back to it on failure.
-func (s *Store) runSavepoint(t *txn, fn func(t *txn) (any, error)) (any, error) {
+// runRequest runs fn inside a savepoint, rolling back to it on failure,
+// or, when fn is the only request of its group (own), directly in the
+// group's transaction, which commitGroup rolls back if fn fails.
+func (s *Store) runRequest(t *txn, fn func(t *txn) (any, error), own bool) (any, error) {
+	if own {
+		val, err := callSafely(t, fn)
+		if err == nil {
+			err = s.checkStorage()
+		}
+		return val, err
+	}
 	if err := t.exec("SAVEPOINT w"); err != nil {
 		return nil, classify(err, "savepoint")
 	}
