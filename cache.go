@@ -33,6 +33,20 @@ type DocChange struct {
 	Doc *Document
 }
 
+// PageAnchor narrows what a cached query page depends on. Every document
+// the page's query can match satisfies one condition on a text index
+// column: the index at Path equal to Value, or starting with it (Prefix).
+// The page holds every match there was (no next page), and IDs are their
+// ids. A write of a document changes such a page only if the document
+// matched before (it is one of IDs) or matches after (its new body has a
+// value at Path that may satisfy the condition).
+type PageAnchor struct {
+	Path   string // the index's JSON path, as "$.name.last"
+	Prefix bool
+	Value  string
+	IDs    []string
+}
+
 // TenantCache is one tenant's namespace of the read cache, as an open
 // store sees it. The store consults it on reads and tells it about every
 // write group from its writer; the implementation alone decides whether an
@@ -54,6 +68,11 @@ type TenantCache interface {
 	// FillResult offers a result read at position at that depends on the
 	// given collections (nil: on every collection), costing size bytes.
 	FillResult(key string, deps []string, v any, size int, at Bookmark)
+	// FillPage offers a query page of collection that depends only on
+	// the documents a, its anchor, describes: it is stale once a write
+	// touches one of a.IDs or writes a document that may satisfy a's
+	// condition. Anything else is as for FillResult.
+	FillPage(collection, key string, a *PageAnchor, v any, size int, at Bookmark)
 	// BeforeCommit is called by the writer once the group's requests
 	// have run and before COMMIT; AfterCommit after COMMIT and before any
 	// request of the group is answered.

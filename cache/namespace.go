@@ -33,7 +33,7 @@ func (c *Cache) Tenant(tenant string) quire.TenantCache { return c.Namespace(ten
 
 // Namespace is Tenant with the concrete type.
 func (c *Cache) Namespace(tenant string) *Namespace {
-	return &Namespace{c: c, prefix: tenantPrefix(tenant) + strconv.FormatUint(c.gen.Add(1), 36) + "\x00"}
+	return &Namespace{c: c, prefix: tenantPrefix(tenant) + strconv.FormatUint(c.gen.Add(1), 36) + "\x00", anchors: newAnchorIndex()}
 }
 
 // DropTenant removes every entry of tenant, of every generation.
@@ -64,6 +64,13 @@ func tenantPrefix(tenant string) string { return tenant + "\x00" }
 //     invalidations could lag would rely on it).
 //  4. Anything unexpected (a panic in the cache) turns the namespace off:
 //     every later read misses; nothing stale can be served.
+//
+// An anchored query page (FillPage) depends on no collection as a whole:
+// its fill is refused as any other's (rule 2, against the last write of
+// its collection), and once stored, BeforeCommit deletes it when a
+// document it holds or a document that may satisfy its condition is
+// written (anchors.go). Present, it reflects the present, unless a write
+// of unknown extent came since.
 type Namespace struct {
 	c      *Cache
 	prefix string
@@ -72,6 +79,7 @@ type Namespace struct {
 	anyWrite atomic.Uint64 // sequence of the last commit
 	allWrite atomic.Uint64 // sequence of the last commit of unknown extent
 	colls    sync.Map      // collection → *atomic.Uint64, sequence of its last write
+	anchors  *anchorIndex  // anchored query pages; under mu
 	broken   atomic.Bool
 }
 
@@ -177,6 +185,36 @@ func (n *Namespace) FillResult(key string, deps []string, v any, size int, at qu
 		n.c.stats.refused.Add(1)
 		return
 	}
+	n.anchors.remove(key) // the key now holds a plain result
+	n.c.b.Set(n.resultKey(key), e)
+	n.c.stats.fills.Add(1)
+}
+
+// FillPage implements quire.TenantCache.
+func (n *Namespace) FillPage(coll, key string, a *quire.PageAnchor, v any, size int, at quire.Bookmark) {
+	defer n.contain(nil)
+	if n.broken.Load() {
+		return
+	}
+	e := &Entry{Value: v, Size: size, At: at.Seq, Deps: []string{}}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lastWrite(coll) > at.Seq {
+		n.c.stats.refused.Add(1)
+		return
+	}
+	if len(n.anchors.pages) >= maxAnchoredPages {
+		n.anchors.sweep(func(key string) bool {
+			_, ok := n.c.b.Get(n.resultKey(key))
+			return ok
+		})
+	}
+	if len(n.anchors.pages) >= maxAnchoredPages {
+		e.Deps = []string{coll} // too many to track: stale after any write of coll
+		n.anchors.remove(key)
+	} else {
+		n.anchors.add(coll, key, a)
+	}
 	n.c.b.Set(n.resultKey(key), e)
 	n.c.stats.fills.Add(1)
 }
@@ -200,6 +238,18 @@ func (n *Namespace) BeforeCommit(c *quire.Commit) {
 		n.c.b.DeleteDoc(n.docKey(d.Collection, d.ID))
 	}
 	n.c.stats.invalidations.Add(uint64(len(c.Docs)))
+	if c.All {
+		// Every entry is stale now (rule 2 through allWrite).
+		n.anchors = newAnchorIndex()
+		return
+	}
+	for i := range c.Docs {
+		for _, key := range n.anchors.stale(&c.Docs[i]) {
+			n.c.b.Delete(n.resultKey(key))
+			n.anchors.remove(key)
+			n.c.stats.invalidations.Add(1)
+		}
+	}
 }
 
 // AfterCommit implements quire.TenantCache: the documents the group wrote

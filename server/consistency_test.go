@@ -415,6 +415,11 @@ func (n jitterNamespace) FillResult(key string, deps []string, v any, size int, 
 	n.TenantCache.FillResult(key, deps, v, size, at)
 }
 
+func (n jitterNamespace) FillPage(coll, key string, a *quire.PageAnchor, v any, size int, at quire.Bookmark) {
+	jitter()
+	n.TenantCache.FillPage(coll, key, a, v, size, at)
+}
+
 func (n jitterNamespace) AfterCommit(c *quire.Commit) {
 	jitter()
 	n.TenantCache.AfterCommit(c)

@@ -59,14 +59,70 @@ func (s *Store) cachedQuery(ctx context.Context, q quire.Query) (*quire.QueryRes
 	if err != nil {
 		return nil, err
 	}
-	deps := []string{q.Collection}
-	for _, j := range q.Join {
-		deps = append(deps, j.Collection)
-	}
 	shared := *res
-	s.cache.FillResult(key, deps, &shared, resultSize(res), now)
+	if a := s.pageAnchor(&q, res); a != nil {
+		s.cache.FillPage(q.Collection, key, a, &shared, resultSize(res), now)
+	} else {
+		deps := []string{q.Collection}
+		for _, j := range q.Join {
+			deps = append(deps, j.Collection)
+		}
+		s.cache.FillResult(key, deps, &shared, resultSize(res), now)
+	}
 	res.Cache = status
 	return res, nil
+}
+
+// pageAnchor returns the anchor of a query page (quire.PageAnchor), or nil
+// if the page must count as depending on its whole collection: it joins,
+// it is not the last page (a document beyond it may leave the matches
+// unseen), or no part of its filter that every match satisfies is an
+// equality or prefix on a text index.
+func (s *Store) pageAnchor(q *quire.Query, res *quire.QueryResult) *quire.PageAnchor {
+	if len(q.Join) > 0 || res.Next != "" || q.Where == nil {
+		return nil
+	}
+	c, err := s.collection(q.Collection)
+	if err != nil {
+		return nil
+	}
+	conds := []*quire.Filter{q.Where}
+	if q.Where.Op == quire.OpAnd {
+		conds = q.Where.Sub
+	}
+	for _, f := range conds {
+		a := textAnchor(c, f)
+		if a == nil {
+			continue
+		}
+		a.IDs = make([]string, len(res.Docs))
+		for i := range res.Docs {
+			a.IDs[i] = res.Docs[i].ID
+		}
+		return a
+	}
+	return nil
+}
+
+// textAnchor returns f as an anchor if it is an equality with a string, or
+// a prefix whose range has an upper bound, on a text index field: then the
+// SQL compares the index column (json_extract of its path) with the string
+// bytewise, which is what the cache reproduces on written bodies.
+func textAnchor(c *quire.Collection, f *quire.Filter) *quire.PageAnchor {
+	v, ok := f.Value.(string)
+	if !ok || f.Op != quire.OpEq && f.Op != quire.OpPrefix {
+		return nil
+	}
+	r, err := resolve(c, mainAlias, f.Field)
+	if err != nil || !r.indexed || r.typ != quire.IndexText || r.path == "" {
+		return nil
+	}
+	if f.Op == quire.OpPrefix {
+		if _, bounded := prefixUpperBound(v); !bounded {
+			return nil
+		}
+	}
+	return &quire.PageAnchor{Path: r.path, Prefix: f.Op == quire.OpPrefix, Value: v}
 }
 
 // queryKey identifies a query among the tenant's cached results: its
