@@ -36,10 +36,10 @@ type DocChange struct {
 // PageAnchor narrows what a cached query page depends on. Every document
 // the page's query can match satisfies one condition on a text index
 // column: the index at Path equal to Value, or starting with it (Prefix).
-// The page holds every match there was (no next page), and IDs are their
-// ids. A write of a document changes such a page only if the document
-// matched before (it is one of IDs) or matches after (its new body has a
-// value at Path that may satisfy the condition).
+// IDs are the ids of the page's documents and, when there is a next page,
+// of the first match past it. A write of a document changes such a page
+// only if the document is one of IDs or matches after the write (its new
+// body has a value at Path that may satisfy the condition).
 type PageAnchor struct {
 	Path   string // the index's JSON path, as "$.name.last"
 	Prefix bool

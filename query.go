@@ -71,8 +71,11 @@ func (j *Join) OnFields() (joined, this string) {
 
 // QueryResult is one page of a query's matches, or its plan.
 type QueryResult struct {
-	Docs     []QueryDoc
-	Next     string // cursor of the next page; "" on the last page
+	Docs []QueryDoc
+	Next string // cursor of the next page; "" on the last page
+	// NextID is, with Next, the id of the first match past the page: the
+	// store's read cache keeps the page until that document is written.
+	NextID   string
 	Count    *int64 // every match, ignoring Limit and After; only when asked
 	RowsRead int64  // rows the statements returned or counted (not SQLite's rows examined)
 	Scan     bool   // the query may read every row: no index narrows its filter, sort or a join

@@ -75,11 +75,15 @@ func (s *Store) cachedQuery(ctx context.Context, q quire.Query) (*quire.QueryRes
 
 // pageAnchor returns the anchor of a query page (quire.PageAnchor), or nil
 // if the page must count as depending on its whole collection: it joins,
-// it is not the last page (a document beyond it may leave the matches
-// unseen), or no part of its filter that every match satisfies is an
-// equality or prefix on a text index.
+// it counts matches beyond its last document, or no part of its filter
+// that every match satisfies is an equality or prefix on a text index.
+//
+// A page that is not the last one holds the first matches in order and
+// says that one more exists (Next). Its anchor includes that next match
+// (NextID): a match further on may change or leave without changing
+// either, and one that moves into the page matches after its write.
 func (s *Store) pageAnchor(q *quire.Query, res *quire.QueryResult) *quire.PageAnchor {
-	if len(q.Join) > 0 || res.Next != "" || q.Where == nil {
+	if len(q.Join) > 0 || q.Where == nil || q.Count && res.Next != "" || res.Next != "" && res.NextID == "" {
 		return nil
 	}
 	c, err := s.collection(q.Collection)
@@ -95,9 +99,12 @@ func (s *Store) pageAnchor(q *quire.Query, res *quire.QueryResult) *quire.PageAn
 		if a == nil {
 			continue
 		}
-		a.IDs = make([]string, len(res.Docs))
+		a.IDs = make([]string, len(res.Docs), len(res.Docs)+1)
 		for i := range res.Docs {
 			a.IDs[i] = res.Docs[i].ID
+		}
+		if res.Next != "" {
+			a.IDs = append(a.IDs, res.NextID)
 		}
 		return a
 	}

@@ -71,8 +71,9 @@ func TestCachedQueryPagesFollowWrites(t *testing.T) {
 		quire.Query{Collection: "clients", Where: &quire.Filter{Op: quire.OpAnd, Sub: []*quire.Filter{
 			{Op: quire.OpGte, Field: "n", Value: json.Number("50")},
 			{Op: quire.OpEq, Field: "name.last", Value: "Smith"}}}},
-		// A first page that does not hold every match: never anchored.
+		// Pages that do not hold every match.
 		quire.Query{Collection: "clients", Where: &quire.Filter{Op: quire.OpEq, Field: "last_name", Value: "Jones"}, Limit: 2},
+		quire.Query{Collection: "clients", Where: &quire.Filter{Op: quire.OpPrefix, Field: "postcode", Value: "SW1A"}, Limit: 1},
 		// Counted.
 		quire.Query{Collection: "clients", Where: &quire.Filter{Op: quire.OpPrefix, Field: "postcode", Value: "SW"}, Count: true},
 	)

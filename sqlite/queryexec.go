@@ -118,6 +118,10 @@ func (s *Store) page(ctx context.Context, db queryer, q *quire.Query, st *statem
 		res.RowsRead++
 		if len(res.Docs) == q.Limit || size >= maxResultBytes {
 			res.Next = encodeQueryCursor(st.hash, last)
+			if err := rows.Scan(dest...); err != nil {
+				return s.queryError(err, st)
+			}
+			res.NextID = d.ID
 			break
 		}
 		if err := rows.Scan(dest...); err != nil {
