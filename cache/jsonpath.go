@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 )
@@ -78,7 +79,7 @@ func textAt(body []byte, path string) (string, valueKind) {
 		return "", valueOther
 	}
 	raw := body[pos:end]
-	if !containsByte(raw, '\\') {
+	if bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw[1 : len(raw)-1]), valueText
 	}
 	var s string
@@ -106,7 +107,7 @@ func findKey(body []byte, pos int, key string) (value int, found, sure bool) {
 			return 0, false, false
 		}
 		name := body[pos+1 : end-1]
-		if containsByte(name, '\\') {
+		if bytes.IndexByte(name, '\\') >= 0 {
 			return 0, false, false
 		}
 		pos = skipSpace(body, end)
@@ -117,20 +118,9 @@ func findKey(body []byte, pos int, key string) (value int, found, sure bool) {
 		if string(name) == key {
 			return pos, true, true
 		}
-		if pos, ok = skipValue(body, pos); !ok {
-			return 0, false, false
-		}
-		pos = skipSpace(body, pos)
-		if pos >= len(body) {
-			return 0, false, false
-		}
-		switch body[pos] {
-		case '}':
-			return 0, false, true
-		case ',':
-			pos = skipSpace(body, pos+1)
-		default:
-			return 0, false, false
+		var last bool
+		if pos, last, ok = nextItem(body, pos, '}'); !ok || last {
+			return 0, false, ok
 		}
 	}
 	return 0, false, false
@@ -146,22 +136,29 @@ func findElem(body []byte, pos, n int) (value int, found, sure bool) {
 		if i == n {
 			return pos, true, true
 		}
-		var ok bool
-		if pos, ok = skipValue(body, pos); !ok {
-			return 0, false, false
+		var last, ok bool
+		if pos, last, ok = nextItem(body, pos, ']'); !ok || last {
+			return 0, false, ok
 		}
-		pos = skipSpace(body, pos)
-		if pos >= len(body) {
-			return 0, false, false
-		}
-		switch body[pos] {
-		case ']':
-			return 0, false, true
-		case ',':
-			pos = skipSpace(body, pos+1)
-		default:
-			return 0, false, false
-		}
+	}
+	return 0, false, false
+}
+
+// nextItem skips the value at pos, a member's or an element's, and what
+// follows it: a comma (it returns where the next item starts) or closer
+// (last).
+func nextItem(body []byte, pos int, closer byte) (next int, last, ok bool) {
+	if pos, ok = skipValue(body, pos); !ok {
+		return 0, false, false
+	}
+	pos = skipSpace(body, pos)
+	switch {
+	case pos >= len(body):
+		return 0, false, false
+	case body[pos] == closer:
+		return 0, true, true
+	case body[pos] == ',':
+		return skipSpace(body, pos+1), false, true
 	}
 	return 0, false, false
 }
@@ -218,12 +215,3 @@ func skipSpace(body []byte, pos int) int {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func containsByte(b []byte, c byte) bool {
-	for _, x := range b {
-		if x == c {
-			return true
-		}
-	}
-	return false
-}
