@@ -27,6 +27,8 @@ func textAt(body []byte, path string) (string, valueKind) {
 		if pos >= len(body) {
 			return "", valueOther
 		}
+		var next int
+		var found, sure bool
 		switch path[i] {
 		case '.':
 			j := i + 1
@@ -38,14 +40,7 @@ func textAt(body []byte, path string) (string, valueKind) {
 			if body[pos] != '{' {
 				return "", valueAbsent
 			}
-			next, found, sure := findKey(body, pos, key)
-			if !sure {
-				return "", valueOther
-			}
-			if !found {
-				return "", valueAbsent
-			}
-			pos = next
+			next, found, sure = findKey(body, pos, key)
 		case '[':
 			j := i + 1
 			for j < len(path) && path[j] != ']' {
@@ -59,17 +54,17 @@ func textAt(body []byte, path string) (string, valueKind) {
 			if body[pos] != '[' {
 				return "", valueAbsent
 			}
-			next, found, sure := findElem(body, pos, n)
-			if !sure {
-				return "", valueOther
-			}
-			if !found {
-				return "", valueAbsent
-			}
-			pos = next
+			next, found, sure = findElem(body, pos, n)
 		default:
 			return "", valueOther
 		}
+		if !sure {
+			return "", valueOther
+		}
+		if !found {
+			return "", valueAbsent
+		}
+		pos = next
 	}
 	if pos >= len(body) || body[pos] != '"' {
 		return "", valueOther
