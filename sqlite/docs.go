@@ -28,11 +28,11 @@ func (s *Store) Write(ctx context.Context, ops []quire.WriteOp, keyID string) ([
 			return nil, quire.Bookmark{}, opError(ops, i, err)
 		}
 	}
-	mode := groupShared
+	plan := writePlan{mode: groupShared, growth: s.createGrowth(ops), selfUndoing: len(ops) == 1 && ops[0].Op != quire.OpPatch}
 	if len(ops) > aloneOps {
-		mode = groupAlone
+		plan.mode = groupAlone
 	}
-	val, seq, err := s.submit(ctx, mode, func(t *txn) (any, error) {
+	val, seq, err := s.submitPlanned(ctx, plan, func(t *txn) (any, error) {
 		results := make([]quire.WriteResult, len(ops))
 		for i := range ops {
 			r, err := t.apply(&ops[i], keyID)
@@ -47,6 +47,35 @@ func (s *Store) Write(ctx context.Context, ops []quire.WriteOp, keyID string) ([
 		return nil, quire.Bookmark{}, err
 	}
 	return val.([]quire.WriteResult), quire.Bookmark{Epoch: s.epoch, Seq: seq}, nil
+}
+
+// createGrowth bounds what ops add to the database when they are all
+// creates (see growth): a create inserts one row into its collection's
+// table and one entry into each of its indexes (with the primary key's),
+// and its change-log row and that row's index entry. A row holds the body
+// and stored index values, which are no longer than the body, an index
+// entry a value and an id; the rest (ids, keys, numbers) fits in 1 kB.
+// Any other op may write history rows of an earlier body of any size, so
+// the growth of ops with one is unknown (nil).
+func (s *Store) createGrowth(ops []quire.WriteOp) func() growth {
+	var payload int64
+	for i := range ops {
+		if ops[i].Op != quire.OpCreate {
+			return nil
+		}
+		payload = max(payload, 2*int64(len(ops[i].Body))+1024)
+	}
+	return func() growth {
+		g := growth{payload: payload}
+		for i := range ops {
+			c, err := s.collection(ops[i].Collection)
+			if err != nil {
+				return growth{}
+			}
+			g.trees += int64(len(c.Indexes)) + 4
+		}
+		return g
+	}
 }
 
 // opError names the failing op of a multi-op batch in err's details.
@@ -127,12 +156,18 @@ func (t *txn) apply(op *quire.WriteOp, keyID string) (quire.WriteResult, error) 
 	defer t.bindWrite(keyID)()
 	table := quoteIdent(op.Collection)
 	res := quire.WriteResult{Op: op.Op, Collection: op.Collection, ID: op.ID, UpdatedAt: t.now}
+	// A create without conditions needs no read first: the insert fails
+	// on the primary key if the document exists.
+	plainCreate := op.Op == quire.OpCreate && !op.IfAbsent && !op.IfExists && op.IfVersion == nil
 	var version, created int64
-	err := t.s.wconn.QueryRowContext(context.Background(),
-		"SELECT _version, created_at FROM "+table+" WHERE id = ?", op.ID).Scan(&version, &created)
-	exists := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return res, classify(err, "read current version")
+	var exists bool
+	if !plainCreate {
+		err := t.s.wconn.QueryRowContext(context.Background(),
+			"SELECT _version, created_at FROM "+table+" WHERE id = ?", op.ID).Scan(&version, &created)
+		exists = err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return res, classify(err, "read current version")
+		}
 	}
 	switch {
 	case op.IfAbsent && exists:
@@ -179,6 +214,9 @@ func (t *txn) apply(op *quire.WriteOp, keyID string) (quire.WriteResult, error) 
 	if err2 != nil {
 		if te := triggerError(err2); te != nil {
 			return res, te
+		}
+		if plainCreate && isPrimaryKeyViolation(err2) {
+			return res, quire.Errorf(quire.EConflict, "document %q already exists", op.ID)
 		}
 		return res, classify(err2, string(op.Op))
 	}

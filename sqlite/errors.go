@@ -58,6 +58,13 @@ func classify(err error, what string) error {
 	return errors.Join(errors.New(what), err)
 }
 
+// isPrimaryKeyViolation reports whether err is an insert refused because
+// its table already holds a row with the same primary key.
+func isPrimaryKeyViolation(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+}
+
 // uniqueColumns extracts "clients.email" from SQLite's
 // "UNIQUE constraint failed: clients.email" message.
 func uniqueColumns(msg string) string {

@@ -46,10 +46,12 @@ type Store struct {
 	colls     atomic.Pointer[map[string]*quire.Collection]
 	wctx      *writeContext // the write the change-log triggers record; writer goroutine only
 	// quotas are the tenant's limits (see usage.go); pages and pageSize
-	// are the database's size as the writer last saw it.
-	quotas   atomic.Pointer[quire.Quotas]
-	pages    int64 // writer goroutine only
-	pageSize int64 // writer goroutine only
+	// are the database's size as the writer last counted it, pagesBound
+	// an upper bound of its size since (writer goroutine only).
+	quotas     atomic.Pointer[quire.Quotas]
+	pages      int64
+	pagesBound int64
+	pageSize   int64
 
 	// cache is the tenant's read cache and notify hears of every commit;
 	// both are set before the store is shared (SetCache, SetNotify).

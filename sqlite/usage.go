@@ -73,12 +73,67 @@ func (s *Store) pageCount() (pages int64, err error) {
 // goroutine only.
 func (s *Store) notePages() {
 	if p, err := s.pageCount(); err == nil {
-		s.pages = p
+		s.pages, s.pagesBound = p, p
 	}
 }
 
-// checkStorage runs after each write request, inside its savepoint: a
-// request that grew the database past the storage quota fails (and is
+// exactPages counts the database's pages again if requests that skipped
+// their storage check ran since the last count, so that checkStorage
+// compares with the size before the request it checks.
+func (s *Store) exactPages() {
+	if s.pagesBound != s.pages {
+		s.notePages()
+	}
+}
+
+// storageCovered reports whether a request that can grow the database by
+// at most the bound g returns stays within the storage quota whatever it
+// does, so its exact check can be skipped. Its bound then counts against
+// the quota until the next exact count. Without a bound, it is false.
+func (s *Store) storageCovered(g func() growth) bool {
+	limit := s.limits().StorageBytes
+	if limit <= 0 {
+		return true
+	}
+	if g == nil || s.pageSize <= 0 {
+		return false
+	}
+	n := g().pages(s.pageSize)
+	if n <= 0 || (s.pagesBound+n)*s.pageSize > limit {
+		return false
+	}
+	s.pagesBound += n
+	return true
+}
+
+// growth bounds what a request can add to the database: it inserts at
+// most trees entries into B-trees (a row into a table, an entry into an
+// index), none of them more than payload bytes. Requests whose growth is
+// unknown (updates may add history rows of any size) have none.
+type growth struct{ trees, payload int64 }
+
+// maxBtreeDepth is the deepest SQLite lets a B-tree be: a deeper one is
+// reported as corrupt (BTCURSOR_MAX_DEPTH).
+const maxBtreeDepth = 20
+
+// pages is an upper bound of the pages the inserts of g can add to a
+// database of pageSize pages. One insert writes its cell, with an overflow
+// chain if the cell is larger than a page; a page that overflows is split
+// by balancing it with its siblings, three pages into at most five, which
+// may push up to two divider cells into the parent, each with an overflow
+// chain of its own in an index (whose dividers carry whole keys); that
+// repeats at most once per level, and the root may gain a level.
+func (g growth) pages(pageSize int64) int64 {
+	if g.trees <= 0 || pageSize <= 4 {
+		return 0
+	}
+	chain := g.payload/(pageSize-4) + 1
+	perInsert := chain + (maxBtreeDepth+1)*2*(1+chain) + 1
+	return g.trees * perInsert
+}
+
+// checkStorage runs after each write request that storageCovered could
+// not clear, inside its savepoint (or alone in its group): a request that grew the database past the storage quota fails (and is
 // rolled back) with EStorageQuotaExceeded. A request that does not grow it
 // (a delete, an update in place) always passes, so a tenant over its quota
 // can still free space.
@@ -95,7 +150,7 @@ func (s *Store) checkStorage() error {
 		return quire.Errorf(quire.EStorageQuotaExceeded,
 			"this write would grow the tenant's database to %d bytes, over its storage quota of %d bytes", pages*s.pageSize, limit)
 	}
-	s.pages = pages
+	s.pages, s.pagesBound = pages, pages
 	return nil
 }
 

@@ -19,9 +19,24 @@ import (
 // the transaction is its own (see runRequest).
 type writeReq struct {
 	ctx  context.Context
-	mode groupMode
+	plan writePlan
 	fn   func(t *txn) (any, error)
 	resp chan writeResp
+}
+
+// writePlan is what the writer knows of a request before running it.
+type writePlan struct {
+	mode groupMode
+	// growth, if set, bounds how much the request can grow the database
+	// (see usage.go); the writer evaluates it against the schema the
+	// request runs on. A request whose bound keeps the tenant within its
+	// storage quota skips the exact check after it.
+	growth func() growth
+	// selfUndoing requests write with one statement and cannot fail once
+	// it has succeeded: if they fail, SQLite has already undone the
+	// statement (its statement journal), so they need no savepoint of
+	// their own unless their storage check may refuse them afterwards.
+	selfUndoing bool
 }
 
 // groupMode is how a request shares the writer's group transaction.
@@ -88,7 +103,12 @@ func (t *txn) exec(query string, args ...any) error {
 // submit queues fn to the writer and waits for the group it joined to
 // commit. It returns fn's value and the sequence number it committed under.
 func (s *Store) submit(ctx context.Context, mode groupMode, fn func(t *txn) (any, error)) (any, uint64, error) {
-	r := &writeReq{ctx: ctx, mode: mode, fn: fn, resp: make(chan writeResp, 1)}
+	return s.submitPlanned(ctx, writePlan{mode: mode}, fn)
+}
+
+// submitPlanned is submit for a request that says more about itself.
+func (s *Store) submitPlanned(ctx context.Context, plan writePlan, fn func(t *txn) (any, error)) (any, uint64, error) {
+	r := &writeReq{ctx: ctx, plan: plan, fn: fn, resp: make(chan writeResp, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -128,14 +148,14 @@ func (s *Store) writeLoop() {
 		batch = append(batch[:0], first)
 		closing := false
 	drain:
-		for first.mode == groupShared && len(batch) < s.opts.MaxBatch {
+		for first.plan.mode == groupShared && len(batch) < s.opts.MaxBatch {
 			select {
 			case r, ok := <-s.reqs:
 				if !ok {
 					closing = true
 					break drain
 				}
-				if r.mode != groupShared {
+				if r.plan.mode != groupShared {
 					carry = r
 					break drain
 				}
@@ -165,7 +185,7 @@ func (s *Store) commitGroup(batch []*writeReq) {
 		}
 	}
 	bg := context.Background()
-	s.setTempStore(batch[0].mode == groupSchema)
+	s.setTempStore(batch[0].plan.mode == groupSchema)
 	if _, err := s.wconn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
 		err = classify(err, "begin")
 		for i := range resps {
@@ -185,7 +205,7 @@ func (s *Store) commitGroup(batch []*writeReq) {
 			continue
 		}
 		t := &txn{s: s, seq: next, now: now}
-		val, err := s.runRequest(t, fenced(r), len(batch) == 1)
+		val, err := s.runRequest(t, r, len(batch) == 1)
 		if err != nil {
 			resps[i].err = err
 			if !s.inTransaction() {
@@ -307,14 +327,25 @@ func (s *Store) failGroup(resps []writeResp, upTo int, err error) {
 	}
 }
 
-// runRequest runs fn inside a savepoint, rolling back to it on failure,
-// or, when fn is the only request of its group (own), directly in the
-// group's transaction, which commitGroup rolls back if fn fails.
-func (s *Store) runRequest(t *txn, fn func(t *txn) (any, error), own bool) (any, error) {
-	if own {
+// runRequest runs r inside a savepoint, rolling back to it on failure.
+// Without a savepoint run a request that is the only one of its group
+// (own: commitGroup rolls the transaction back if it fails) and a
+// self-undoing request that needs no storage check.
+func (s *Store) runRequest(t *txn, r *writeReq, own bool) (any, error) {
+	fn := fenced(r)
+	checked := !s.storageCovered(r.plan.growth)
+	if checked {
+		s.exactPages()
+	}
+	if own || (r.plan.selfUndoing && !checked) {
 		val, err := callSafely(t, fn)
-		if err == nil {
+		if err == nil && checked {
 			err = s.checkStorage()
+		}
+		if errors.Is(err, errWritePanicked) && !own {
+			// The request may have written before it panicked, and no
+			// savepoint can take that back: the group goes instead.
+			t.exec("ROLLBACK")
 		}
 		return val, err
 	}
@@ -322,7 +353,7 @@ func (s *Store) runRequest(t *txn, fn func(t *txn) (any, error), own bool) (any,
 		return nil, classify(err, "savepoint")
 	}
 	val, err := callSafely(t, fn)
-	if err == nil {
+	if err == nil && checked {
 		err = s.checkStorage()
 	}
 	if err != nil {
@@ -340,12 +371,15 @@ func (s *Store) runRequest(t *txn, fn func(t *txn) (any, error), own bool) (any,
 	return val, nil
 }
 
+// errWritePanicked marks the error of a request whose function panicked.
+var errWritePanicked = errors.New("write panicked")
+
 // callSafely runs fn, turning a panic into an error: a bug in one request
 // must not kill the tenant's writer and strand every later write.
 func callSafely(t *txn, fn func(t *txn) (any, error)) (val any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("write panicked: %v\n%s", p, debug.Stack())
+			err = fmt.Errorf("%w: %v\n%s", errWritePanicked, p, debug.Stack())
 		}
 	}()
 	return fn(t)

@@ -1,0 +1,340 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/quiredb/quire"
+)
+
+// pageCountNow reads the database's size in pages on the writer's
+// connection, between writes.
+func pageCountNow(t *testing.T, s *Store) int64 {
+	t.Helper()
+	var n int64
+	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA page_count").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSingleWritesFailAloneWithoutSavepoints sends single-op writes that
+// share groups, many of which fail inside SQLite: creates of taken ids or
+// emails, puts of taken emails, and patches whose result is over the size
+// limit. Exactly the writes that succeeded are stored and logged, each
+// under a sequence number of its own.
+func TestSingleWritesFailAloneWithoutSavepoints(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), "acme", Options{MaxDocBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, _, err := s.PutCollection(ctx, clients); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "clients", "taken", `{"email":"taken@x"}`)
+	put(t, s, "clients", "grow", `{"email":"grow@x"}`)
+	before := s.Position()
+	docsBefore, changesBefore := countRows(t, s, `"clients"`), countRows(t, s, "_quire_changes")
+
+	const n = 300
+	type outcome struct {
+		id  string
+		err error
+	}
+	out := make([]outcome, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			id := fmt.Sprintf("w%03d", i)
+			op := quire.WriteOp{Op: quire.OpCreate, Collection: "clients", ID: id, Body: json.RawMessage(fmt.Sprintf(`{"email":"%s@x"}`, id))}
+			switch i % 6 {
+			case 1:
+				op.ID = "taken"
+			case 2:
+				op.Body = json.RawMessage(`{"email":"taken@x"}`)
+			case 3:
+				op = quire.WriteOp{Op: quire.OpPut, Collection: "clients", ID: id, Body: json.RawMessage(`{"email":"taken@x"}`)}
+			case 4:
+				op = quire.WriteOp{Op: quire.OpPatch, Collection: "clients", ID: "grow", Body: json.RawMessage(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("p", 3000)+id))}
+			}
+			_, _, err := s.Write(ctx, []quire.WriteOp{op}, "k1")
+			out[i] = outcome{op.ID, err}
+		})
+	}
+	wg.Wait()
+
+	ok := 0
+	for i, o := range out {
+		var want string
+		switch i % 6 {
+		case 1:
+			want = quire.EConflict
+		case 2, 3:
+			want = quire.EUniqueViolation
+		}
+		// A patch of "grow" succeeds only while the body stays small: each
+		// adds its own 3 kB pad, so all but the first two fail.
+		if i%6 == 4 {
+			if o.err != nil && quire.ErrorCode(o.err) != quire.ETooLarge {
+				t.Errorf("patch %d: %v, want too_large or success", i, o.err)
+			}
+			if o.err == nil {
+				ok++
+			}
+			continue
+		}
+		if got := quire.ErrorCode(o.err); got != want || (want == "" && o.err != nil) {
+			t.Errorf("write %d (%s): %v, want %q", i, o.id, o.err, want)
+		}
+		if o.err == nil {
+			ok++
+		}
+	}
+	if got, want := s.Position().Seq-before.Seq, uint64(ok); got != want {
+		t.Errorf("position moved by %d, want %d (one per successful write)", got, want)
+	}
+	if got, want := countRows(t, s, `"clients"`), docsBefore+n/6*2; got != want {
+		t.Errorf("%d documents, want %d", got, want)
+	}
+	if got, want := countRows(t, s, "_quire_changes"), changesBefore+ok; got != want {
+		t.Errorf("%d change-log rows, want %d", got, want)
+	}
+	d, err := s.Get(ctx, "clients", "grow")
+	if err != nil || len(d.Body) > 4096 {
+		t.Fatalf("grow: %v, %d bytes", err, len(d.Body))
+	}
+	if d.Version != int64(1+ok-n/6*2) {
+		t.Errorf("grow is at version %d, want %d (one per successful patch)", d.Version, 1+ok-n/6*2)
+	}
+}
+
+// TestPanicWithoutSavepointLosesTheGroup makes a self-undoing request
+// panic after it wrote, in a group with other writes: with no savepoint to
+// take its write back, the whole group must fail and nothing of it stay.
+func TestPanicWithoutSavepointLosesTheGroup(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if _, _, err := s.PutCollection(ctx, clients); err != nil {
+		t.Fatal(err)
+	}
+	before, docs := s.Position(), countRows(t, s, `"clients"`)
+
+	// Hold the writer so that the next requests queue into one group.
+	release := holdWriter(t, s)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _, errs[0] = s.submitPlanned(ctx, writePlan{mode: groupShared, selfUndoing: true}, func(t *txn) (any, error) {
+			op := quire.WriteOp{Op: quire.OpCreate, Collection: "clients", ID: "doomed", Body: json.RawMessage(`{"age":1}`)}
+			if _, err := t.apply(&op, "k1"); err != nil {
+				return nil, err
+			}
+			panic("after the write")
+		})
+	})
+	for i := 1; i < 3; i++ {
+		wg.Go(func() {
+			_, _, errs[i] = s.Write(ctx, []quire.WriteOp{{Op: quire.OpCreate, Collection: "clients", ID: fmt.Sprintf("beside%d", i), Body: json.RawMessage(`{"age":2}`)}}, "k1")
+		})
+	}
+	release(3)
+	wg.Wait()
+	if !errors.Is(errs[0], errWritePanicked) {
+		t.Errorf("panicking request: %v, want a panic error", errs[0])
+	}
+	for i, err := range errs[1:] {
+		if err == nil {
+			t.Errorf("write %d in the lost group succeeded", i+1)
+		}
+	}
+	if got := s.Position(); got != before {
+		t.Errorf("position moved from %v to %v", before, got)
+	}
+	if got := countRows(t, s, `"clients"`); got != docs {
+		t.Errorf("%d documents, want %d", got, docs)
+	}
+	// The writer goes on.
+	put(t, s, "clients", "after", `{"age":3}`)
+}
+
+// TestCreateGrowthBoundsRealGrowth creates documents of many sizes, with
+// long indexed values, one per group, and checks each one's growth of the
+// database against the bound that lets creates skip the storage check.
+func TestCreateGrowthBoundsRealGrowth(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if _, _, err := s.PutCollection(ctx, clients); err != nil {
+		t.Fatal(err)
+	}
+	var pageSize int64
+	if err := s.wconn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	var most float64
+	for i := range 400 {
+		size := rng.IntN(12000)
+		if i%3 == 0 {
+			size = rng.IntN(200)
+		}
+		last := strings.Repeat(string(rune('a'+rng.IntN(26))), rng.IntN(size+1))
+		body := fmt.Sprintf(`{"name":{"last":%q},"email":"%d-%s@x","address":{"postcode":%q},"age":%d}`,
+			last, i, strings.Repeat("e", rng.IntN(size/4+1)), strings.Repeat("P", rng.IntN(size/4+1)), rng.IntN(100))
+		ops := []quire.WriteOp{{Op: quire.OpCreate, Collection: "clients", ID: fmt.Sprintf("g%04d", i), Body: json.RawMessage(body)}}
+		if err := s.checkOp(&ops[0]); err != nil {
+			t.Fatal(err)
+		}
+		bound := s.createGrowth(ops)().pages(pageSize)
+		p0 := pageCountNow(t, s)
+		if _, _, err := s.Write(ctx, ops, "k1"); err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+		grew := pageCountNow(t, s) - p0
+		if grew > bound {
+			t.Fatalf("create %d (%d bytes) grew the database by %d pages, over its bound of %d", i, len(body), grew, bound)
+		}
+		most = max(most, float64(grew)/float64(bound))
+	}
+	if most == 0 {
+		t.Fatal("no create grew the database")
+	}
+	t.Logf("the largest growth was %.1f%% of its bound", 100*most)
+	if s.createGrowth([]quire.WriteOp{{Op: quire.OpPut, Collection: "clients"}}) != nil {
+		t.Error("a put has a growth bound; it may write history rows of any size")
+	}
+}
+
+// TestCreatesStopAtTheStorageQuota fills a tenant with creates, which skip
+// the exact storage check while their bound keeps them far below the
+// quota, then take it as the quota nears: the first create refused is the
+// first that would pass the quota, and the database ends within it.
+func TestCreatesStopAtTheStorageQuota(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if _, _, err := s.PutCollection(ctx, clients); err != nil {
+		t.Fatal(err)
+	}
+	var pageSize int64
+	if err := s.wconn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+		t.Fatal(err)
+	}
+	// Room for about 200 documents of 2 kB, far more than one bound.
+	limit := (pageCountNow(t, s) + 200) * pageSize
+	s.SetQuotas(quire.Quotas{StorageBytes: limit})
+	pad := strings.Repeat("x", 2000)
+	written, refused := 0, 0
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("q%d-%04d", w, i)
+				_, _, err := s.Write(ctx, []quire.WriteOp{{Op: quire.OpCreate, Collection: "clients", ID: id,
+					Body: json.RawMessage(fmt.Sprintf(`{"email":%q,"pad":%q}`, id, pad))}}, "k1")
+				mu.Lock()
+				if err == nil {
+					written++
+				} else if quire.ErrorCode(err) == quire.EStorageQuotaExceeded {
+					refused++
+				} else {
+					t.Errorf("create %s: %v", id, err)
+				}
+				stop := refused >= 20 || i > 2000
+				mu.Unlock()
+				if stop {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if refused == 0 {
+		t.Fatalf("%d creates and none refused", written)
+	}
+	if got := pageCountNow(t, s) * pageSize; got > limit {
+		t.Errorf("database is %d bytes, over its quota of %d", got, limit)
+	}
+	if got := countRows(t, s, `"clients"`); got != written {
+		t.Errorf("%d documents stored, %d creates succeeded", got, written)
+	}
+	if written < 50 {
+		t.Errorf("only %d creates fit in 200 pages", written)
+	}
+	// A tenant at its quota can still free space and write in place.
+	if _, _, err := s.Write(ctx, []quire.WriteOp{{Op: quire.OpDelete, Collection: "clients", ID: "q0-0000"}}, "k1"); err != nil {
+		t.Errorf("delete at the quota: %v", err)
+	}
+}
+
+// holdWriter blocks the writer until the returned function is called with
+// the number of requests to wait for: those then run as one group.
+func holdWriter(t *testing.T, s *Store) (release func(queued int)) {
+	t.Helper()
+	hold, held := make(chan struct{}), make(chan struct{})
+	go s.submit(context.Background(), groupShared, func(t *txn) (any, error) {
+		close(held)
+		<-hold
+		return nil, errors.New("holder")
+	})
+	<-held
+	return func(queued int) {
+		for len(s.reqs) < queued {
+			runtime.Gosched()
+		}
+		close(hold)
+	}
+}
+
+// TestQuotaLoweredMidGroup lowers the storage quota below the database's
+// size between a create that skipped its storage check and a delete of the
+// same group: the delete does not grow the database, so it must pass,
+// which needs the size before it counted again.
+func TestQuotaLoweredMidGroup(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if _, _, err := s.PutCollection(ctx, clients); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "clients", "old", `{"age":1}`)
+	s.SetQuotas(quire.Quotas{StorageBytes: 1 << 30})
+	release := holdWriter(t, s)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	submitted := func(n int) {
+		for len(s.reqs) < n {
+			runtime.Gosched()
+		}
+	}
+	wg.Go(func() {
+		_, _, errs[0] = s.Write(ctx, []quire.WriteOp{{Op: quire.OpCreate, Collection: "clients", ID: "big",
+			Body: json.RawMessage(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 64<<10)))}}, "k1")
+	})
+	submitted(1)
+	wg.Go(func() {
+		_, _, errs[1] = s.submit(ctx, groupShared, func(t *txn) (any, error) {
+			s.SetQuotas(quire.Quotas{StorageBytes: 4096})
+			t.touchesNothing()
+			return nil, nil
+		})
+	})
+	submitted(2)
+	wg.Go(func() {
+		_, _, errs[2] = s.Write(ctx, []quire.WriteOp{{Op: quire.OpDelete, Collection: "clients", ID: "old"}}, "k1")
+	})
+	release(3)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+}
