@@ -28,7 +28,7 @@ func (s *Store) Write(ctx context.Context, ops []quire.WriteOp, keyID string) ([
 			return nil, quire.Bookmark{}, opError(ops, i, err)
 		}
 	}
-	plan := writePlan{mode: groupShared, growth: s.createGrowth(ops), selfUndoing: len(ops) == 1 && ops[0].Op != quire.OpPatch}
+	plan := writePlan{mode: groupShared, growth: s.writeGrowth(ops), selfUndoing: len(ops) == 1 && ops[0].Op != quire.OpPatch}
 	if len(ops) > aloneOps {
 		plan.mode = groupAlone
 	}
@@ -49,18 +49,19 @@ func (s *Store) Write(ctx context.Context, ops []quire.WriteOp, keyID string) ([
 	return val.([]quire.WriteResult), quire.Bookmark{Epoch: s.epoch, Seq: seq}, nil
 }
 
-// createGrowth bounds what ops add to the database when they are all
-// creates (see growth): a create inserts one row into its collection's
-// table and one entry into each of its indexes (with the primary key's),
-// and its change-log row and that row's index entry. A row holds the body
-// and stored index values, which are no longer than the body, an index
-// entry a value and an id; the rest (ids, keys, numbers) fits in 1 kB.
-// Any other op may write history rows of an earlier body of any size, so
-// the growth of ops with one is unknown (nil).
-func (s *Store) createGrowth(ops []quire.WriteOp) func() growth {
+// writeGrowth bounds what ops add to the database (see growth). A create
+// or a put writes one row of its collection's table, one entry of each of
+// its indexes (with the primary key's) and its change-log row with that
+// row's index entry; a delete only the change-log row and its entry. A row
+// holds the body and stored index values, which are no longer than the
+// body, an index entry a value and an id; the rest (ids, keys, numbers)
+// fits in 1 kB. A patch's result may be any size up to the limit, and a
+// put or delete in a collection keeping history adds a row holding an
+// earlier body of any size: ops with one of those have no bound (nil).
+func (s *Store) writeGrowth(ops []quire.WriteOp) func() growth {
 	var payload int64
 	for i := range ops {
-		if ops[i].Op != quire.OpCreate {
+		if ops[i].Op == quire.OpPatch {
 			return nil
 		}
 		payload = max(payload, 2*int64(len(ops[i].Body))+1024)
@@ -69,10 +70,14 @@ func (s *Store) createGrowth(ops []quire.WriteOp) func() growth {
 		g := growth{payload: payload}
 		for i := range ops {
 			c, err := s.collection(ops[i].Collection)
-			if err != nil {
+			if err != nil || (c.History && ops[i].Op != quire.OpCreate) {
 				return growth{}
 			}
-			g.trees += int64(len(c.Indexes)) + 4
+			if ops[i].Op == quire.OpDelete {
+				g.trees += 2
+			} else {
+				g.trees += int64(len(c.Indexes)) + 4
+			}
 		}
 		return g
 	}

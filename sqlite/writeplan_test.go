@@ -166,10 +166,11 @@ func TestPanicWithoutSavepointLosesTheGroup(t *testing.T) {
 	put(t, s, "clients", "after", `{"age":3}`)
 }
 
-// TestCreateGrowthBoundsRealGrowth creates documents of many sizes, with
-// long indexed values, one per group, and checks each one's growth of the
-// database against the bound that lets creates skip the storage check.
-func TestCreateGrowthBoundsRealGrowth(t *testing.T) {
+// TestWriteGrowthBoundsRealGrowth creates, overwrites and deletes
+// documents of many sizes, with long indexed values, one write per group,
+// and checks each one's growth of the database against the bound that
+// lets it skip the storage check.
+func TestWriteGrowthBoundsRealGrowth(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, t.TempDir())
 	if _, _, err := s.PutCollection(ctx, clients); err != nil {
@@ -180,8 +181,9 @@ func TestCreateGrowthBoundsRealGrowth(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
+	var ids []string
 	var most float64
-	for i := range 400 {
+	for i := range 600 {
 		size := rng.IntN(12000)
 		if i%3 == 0 {
 			size = rng.IntN(200)
@@ -189,27 +191,48 @@ func TestCreateGrowthBoundsRealGrowth(t *testing.T) {
 		last := strings.Repeat(string(rune('a'+rng.IntN(26))), rng.IntN(size+1))
 		body := fmt.Sprintf(`{"name":{"last":%q},"email":"%d-%s@x","address":{"postcode":%q},"age":%d}`,
 			last, i, strings.Repeat("e", rng.IntN(size/4+1)), strings.Repeat("P", rng.IntN(size/4+1)), rng.IntN(100))
-		ops := []quire.WriteOp{{Op: quire.OpCreate, Collection: "clients", ID: fmt.Sprintf("g%04d", i), Body: json.RawMessage(body)}}
+		op := quire.WriteOp{Op: quire.OpCreate, Collection: "clients", ID: fmt.Sprintf("g%04d", i), Body: json.RawMessage(body)}
+		switch x := rng.IntN(10); {
+		case x < 3 && len(ids) > 0:
+			op.Op, op.ID = quire.OpPut, ids[rng.IntN(len(ids))]
+		case x < 4 && len(ids) > 0:
+			j := rng.IntN(len(ids))
+			op = quire.WriteOp{Op: quire.OpDelete, Collection: "clients", ID: ids[j]}
+			ids = append(ids[:j], ids[j+1:]...)
+		default:
+			ids = append(ids, op.ID)
+		}
+		ops := []quire.WriteOp{op}
 		if err := s.checkOp(&ops[0]); err != nil {
 			t.Fatal(err)
 		}
-		bound := s.createGrowth(ops)().pages(pageSize)
+		bound := s.writeGrowth(ops)().pages(pageSize)
 		p0 := pageCountNow(t, s)
 		if _, _, err := s.Write(ctx, ops, "k1"); err != nil {
-			t.Fatalf("create %d: %v", i, err)
+			t.Fatalf("%s %d: %v", op.Op, i, err)
 		}
 		grew := pageCountNow(t, s) - p0
 		if grew > bound {
-			t.Fatalf("create %d (%d bytes) grew the database by %d pages, over its bound of %d", i, len(body), grew, bound)
+			t.Fatalf("%s %d (%d bytes) grew the database by %d pages, over its bound of %d", op.Op, i, len(body), grew, bound)
 		}
 		most = max(most, float64(grew)/float64(bound))
 	}
 	if most == 0 {
-		t.Fatal("no create grew the database")
+		t.Fatal("no write grew the database")
 	}
 	t.Logf("the largest growth was %.1f%% of its bound", 100*most)
-	if s.createGrowth([]quire.WriteOp{{Op: quire.OpPut, Collection: "clients"}}) != nil {
-		t.Error("a put has a growth bound; it may write history rows of any size")
+
+	if s.writeGrowth([]quire.WriteOp{{Op: quire.OpPatch, Collection: "clients"}}) != nil {
+		t.Error("a patch has a growth bound; its result may be any size up to the limit")
+	}
+	kept := quire.Collection{Name: "kept", History: true}
+	if _, _, err := s.PutCollection(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []quire.OpKind{quire.OpPut, quire.OpDelete} {
+		if g := s.writeGrowth([]quire.WriteOp{{Op: kind, Collection: "kept"}})(); g.pages(pageSize) != 0 {
+			t.Errorf("a %s in a collection keeping history has a growth bound", kind)
+		}
 	}
 }
 
