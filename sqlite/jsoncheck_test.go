@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -53,7 +54,11 @@ func FuzzCheckStructure(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Whatever checkBody accepts is an object SQLite can read.
+		// Whatever checkBody accepts is valid JSON, as it came and as it
+		// is stored, and an object SQLite can read.
+		if !json.Valid([]byte(doc)) || !json.Valid(b) {
+			t.Fatalf("accepted invalid JSON %q", doc)
+		}
 		if len(b) == 0 || b[0] != '{' {
 			t.Fatalf("accepted non-object %q", b)
 		}
