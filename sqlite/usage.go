@@ -133,10 +133,11 @@ func (g growth) pages(pageSize int64) int64 {
 }
 
 // checkStorage runs after each write request that storageCovered could
-// not clear, inside its savepoint (or alone in its group): a request that grew the database past the storage quota fails (and is
-// rolled back) with EStorageQuotaExceeded. A request that does not grow it
-// (a delete, an update in place) always passes, so a tenant over its quota
-// can still free space.
+// not clear, inside its savepoint (or alone in its group): a request that
+// grew the database past the storage quota fails (and is rolled back) with
+// EStorageQuotaExceeded. A request that does not grow it (a delete, an
+// update in place) always passes, so a tenant over its quota can still
+// free space.
 func (s *Store) checkStorage() error {
 	limit := s.limits().StorageBytes
 	if limit <= 0 {

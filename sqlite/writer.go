@@ -15,8 +15,9 @@ import (
 
 // writeReq is one logical write transaction queued to the writer. fn runs
 // inside its own SAVEPOINT of the group transaction; if it fails, only its
-// changes are rolled back. A request alone in its group needs no savepoint:
-// the transaction is its own (see runRequest).
+// changes are rolled back. A request alone in its group needs no savepoint
+// (the transaction is its own), nor does a self-undoing one (see
+// writePlan and runRequest).
 type writeReq struct {
 	ctx  context.Context
 	plan writePlan
