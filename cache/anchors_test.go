@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,5 +231,51 @@ func hasDuplicateKeys(body []byte) bool {
 		if top != nil && top.object {
 			top.key = true
 		}
+	}
+}
+
+// TestAnchorDocIndexFollowsAddsAndRemoves adds and removes pages sharing
+// documents in random order and checks, after every step, that a delete of
+// each document finds exactly the pages holding it, as a plain map of sets
+// says; at the end nothing is left in the document index.
+func TestAnchorDocIndexFollowsAddsAndRemoves(t *testing.T) {
+	x := newAnchorIndex()
+	rng := rand.New(rand.NewPCG(3, 3))
+	model := map[string][]string{} // page key → its documents
+	for step := range 3000 {
+		key := fmt.Sprint("q", rng.IntN(60))
+		if rng.IntN(3) == 0 {
+			x.remove(key)
+			delete(model, key)
+		} else {
+			ids := make([]string, rng.IntN(5))
+			for i := range ids {
+				ids[i] = fmt.Sprint("d", rng.IntN(40)) // repeats within a page too
+			}
+			x.add("c", key, &quire.PageAnchor{Path: "$.k", Value: "v", IDs: ids})
+			model[key] = ids
+		}
+		for d := range 40 {
+			id := fmt.Sprint("d", d)
+			want := map[string]bool{}
+			for key, ids := range model {
+				if slices.Contains(ids, id) {
+					want[key] = true
+				}
+			}
+			got := map[string]bool{}
+			for _, key := range x.stale(&quire.DocChange{Collection: "c", ID: id}) {
+				got[key] = true
+			}
+			if !maps.Equal(got, want) {
+				t.Fatalf("step %d: a delete of %s finds %v, want %v", step, id, got, want)
+			}
+		}
+	}
+	for key := range model {
+		x.remove(key)
+	}
+	if len(x.byDoc) != 0 || len(x.pages) != 0 {
+		t.Errorf("%d document lists and %d pages left after every page was removed", len(x.byDoc), len(x.pages))
 	}
 }
