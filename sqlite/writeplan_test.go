@@ -25,6 +25,16 @@ func pageCountNow(t *testing.T, s *Store) int64 {
 	return n
 }
 
+// pageSizeOf reads the database's page size.
+func pageSizeOf(t *testing.T, s *Store) int64 {
+	t.Helper()
+	var n int64
+	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA page_size").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // TestSingleWritesFailAloneWithoutSavepoints sends single-op writes that
 // share groups, many of which fail inside SQLite: creates of taken ids or
 // emails, puts of taken emails, and patches whose result is over the size
@@ -176,10 +186,7 @@ func TestWriteGrowthBoundsRealGrowth(t *testing.T) {
 	if _, _, err := s.PutCollection(ctx, clients); err != nil {
 		t.Fatal(err)
 	}
-	var pageSize int64
-	if err := s.wconn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
-		t.Fatal(err)
-	}
+	pageSize := pageSizeOf(t, s)
 	rng := rand.New(rand.NewPCG(7, 7))
 	var ids []string
 	var most float64
@@ -236,21 +243,18 @@ func TestWriteGrowthBoundsRealGrowth(t *testing.T) {
 	}
 }
 
-// TestCreatesStopAtTheStorageQuota fills a tenant with creates, which skip
-// the exact storage check while their bound keeps them far below the
-// quota, then take it as the quota nears: the first create refused is the
-// first that would pass the quota, and the database ends within it.
+// TestCreatesStopAtTheStorageQuota fills a tenant with creates up to a
+// quota too close for their bounds to clear them, so each is counted: the
+// database ends within the quota, every create that succeeded is stored,
+// and a delete still passes.
 func TestCreatesStopAtTheStorageQuota(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, t.TempDir())
 	if _, _, err := s.PutCollection(ctx, clients); err != nil {
 		t.Fatal(err)
 	}
-	var pageSize int64
-	if err := s.wconn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
-		t.Fatal(err)
-	}
-	// Room for about 200 documents of 2 kB, far more than one bound.
+	pageSize := pageSizeOf(t, s)
+	// Room for about 200 documents of 2 kB.
 	limit := (pageCountNow(t, s) + 200) * pageSize
 	s.SetQuotas(quire.Quotas{StorageBytes: limit})
 	pad := strings.Repeat("x", 2000)
@@ -359,5 +363,48 @@ func TestQuotaLoweredMidGroup(t *testing.T) {
 		if err != nil {
 			t.Errorf("request %d: %v", i, err)
 		}
+	}
+}
+
+// TestStorageCoveredCountsBounds follows the writer's accounting: far
+// below the quota, requests with a bound are cleared and their bounds
+// add up; once the next bound would pass the quota they are counted, and
+// an exact count starts the sum again from the real size.
+func TestStorageCoveredCountsBounds(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	if _, _, err := s.PutCollection(context.Background(), clients); err != nil {
+		t.Fatal(err)
+	}
+	// The writer is idle: its last answer ordered its fields before this.
+	s.notePages()
+	one := func() growth { return growth{trees: 1} }
+	per := one().pages(s.pageSize)
+	if per <= 0 {
+		t.Fatalf("a bound of %d pages", per)
+	}
+	if !s.storageCovered(nil) {
+		t.Error("a request without a bound is checked when there is no quota")
+	}
+	s.SetQuotas(quire.Quotas{StorageBytes: (s.pages + 10*per) * s.pageSize})
+	for i := range 10 {
+		if !s.storageCovered(one) {
+			t.Fatalf("request %d of 10 that fit was not cleared", i+1)
+		}
+	}
+	if got, want := s.pagesBound, s.pages+10*per; got != want {
+		t.Errorf("bound %d pages after 10 requests, want %d", got, want)
+	}
+	if s.storageCovered(one) {
+		t.Error("an eleventh request was cleared past the quota")
+	}
+	if s.storageCovered(nil) {
+		t.Error("a request without a bound was cleared under a quota")
+	}
+	s.exactPages()
+	if s.pagesBound != s.pages {
+		t.Errorf("after a count the bound is %d, the size %d", s.pagesBound, s.pages)
+	}
+	if !s.storageCovered(one) {
+		t.Error("not cleared after an exact count made room again")
 	}
 }
