@@ -14,22 +14,12 @@ import (
 	"github.com/quiredb/quire"
 )
 
-// pageCountNow reads the database's size in pages on the writer's
-// connection, between writes.
-func pageCountNow(t *testing.T, s *Store) int64 {
+// pragmaNow reads an integer pragma (page_count, page_size) on the
+// writer's connection, between writes.
+func pragmaNow(t *testing.T, s *Store, name string) int64 {
 	t.Helper()
 	var n int64
-	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA page_count").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// pageSizeOf reads the database's page size.
-func pageSizeOf(t *testing.T, s *Store) int64 {
-	t.Helper()
-	var n int64
-	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA page_size").Scan(&n); err != nil {
+	if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA "+name).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -186,7 +176,7 @@ func TestWriteGrowthBoundsRealGrowth(t *testing.T) {
 	if _, _, err := s.PutCollection(ctx, clients); err != nil {
 		t.Fatal(err)
 	}
-	pageSize := pageSizeOf(t, s)
+	pageSize := pragmaNow(t, s, "page_size")
 	rng := rand.New(rand.NewPCG(7, 7))
 	var ids []string
 	var most float64
@@ -214,11 +204,11 @@ func TestWriteGrowthBoundsRealGrowth(t *testing.T) {
 			t.Fatal(err)
 		}
 		bound := s.writeGrowth(ops)().pages(pageSize)
-		p0 := pageCountNow(t, s)
+		p0 := pragmaNow(t, s, "page_count")
 		if _, _, err := s.Write(ctx, ops, "k1"); err != nil {
 			t.Fatalf("%s %d: %v", op.Op, i, err)
 		}
-		grew := pageCountNow(t, s) - p0
+		grew := pragmaNow(t, s, "page_count") - p0
 		if grew > bound {
 			t.Fatalf("%s %d (%d bytes) grew the database by %d pages, over its bound of %d", op.Op, i, len(body), grew, bound)
 		}
@@ -253,9 +243,9 @@ func TestCreatesStopAtTheStorageQuota(t *testing.T) {
 	if _, _, err := s.PutCollection(ctx, clients); err != nil {
 		t.Fatal(err)
 	}
-	pageSize := pageSizeOf(t, s)
+	pageSize := pragmaNow(t, s, "page_size")
 	// Room for about 200 documents of 2 kB.
-	limit := (pageCountNow(t, s) + 200) * pageSize
+	limit := (pragmaNow(t, s, "page_count") + 200) * pageSize
 	s.SetQuotas(quire.Quotas{StorageBytes: limit})
 	pad := strings.Repeat("x", 2000)
 	written, refused := 0, 0
@@ -287,7 +277,7 @@ func TestCreatesStopAtTheStorageQuota(t *testing.T) {
 	if refused == 0 {
 		t.Fatalf("%d creates and none refused", written)
 	}
-	if got := pageCountNow(t, s) * pageSize; got > limit {
+	if got := pragmaNow(t, s, "page_count") * pageSize; got > limit {
 		t.Errorf("database is %d bytes, over its quota of %d", got, limit)
 	}
 	if got := countRows(t, s, `"clients"`); got != written {
