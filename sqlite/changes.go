@@ -109,7 +109,7 @@ func (s *Store) Changes(ctx context.Context, q quire.ChangesQuery) (*quire.Chang
 	} else if err := s.checkRetained(ctx, tx, from, pruned); err != nil {
 		return nil, err
 	}
-	rows, err := s.readChanges(ctx, tx, from, q.Collection, q.Limit+1)
+	rows, err := s.readChanges(ctx, tx, from, head, q.Collection, q.Limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -182,14 +182,17 @@ func (s *Store) checkRetained(ctx context.Context, tx *sql.Tx, from changePos, p
 }
 
 // readChanges reads up to limit changes after from, in commit order.
-func (s *Store) readChanges(ctx context.Context, tx *sql.Tx, from changePos, coll string, limit int) ([]changeRow, error) {
+func (s *Store) readChanges(ctx context.Context, tx *sql.Tx, from changePos, head quire.Bookmark, coll string, limit int) ([]changeRow, error) {
 	row := from.row
 	if row == 0 {
 		row = math.MaxInt64 // after the whole commit
 	}
+	// Nothing past head: the transaction may already see a commit whose
+	// position the writer has not published yet, and a cursor into it
+	// would be refused as ahead of the tenant's history.
 	query := `SELECT rowid, seq, collection, doc_id, op, version, at, key_id FROM _quire_changes
-		WHERE seq >= ? AND (seq > ? OR rowid > ?)`
-	args := []any{int64(from.Seq), int64(from.Seq), row}
+		WHERE seq >= ? AND (seq > ? OR rowid > ?) AND seq <= ?`
+	args := []any{int64(from.Seq), int64(from.Seq), row, int64(head.Seq)}
 	if coll != "" {
 		query += ` AND collection = ?`
 		args = append(args, coll)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -355,4 +356,48 @@ func FuzzChangeCursor(f *testing.F) {
 			t.Fatalf("parseCursor(%q) accepted a future position", token)
 		}
 	})
+}
+
+// TestChangesNeverPassThePublishedPosition reads the feed while writers
+// commit: a read transaction may already see a commit whose position the
+// writer has not yet published, and a page must not show it, or its cursor
+// would be refused as ahead of the tenant's history on the next request.
+func TestChangesNeverPassThePublishedPosition(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if _, _, err := s.PutCollection(ctx, clients); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 300 {
+				put(t, s, "clients", fmt.Sprintf("w%d-%d", w, i%7), fmt.Sprintf(`{"age":%d}`, i))
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	since, pages := "", 0
+	for {
+		select {
+		case <-done:
+			if pages == 0 {
+				t.Fatal("no page read while the writers ran")
+			}
+			return
+		default:
+		}
+		p, err := s.Changes(ctx, quire.ChangesQuery{Since: since, Limit: 5})
+		if err != nil {
+			t.Fatalf("page %d from %q: %v", pages, since, err)
+		}
+		for _, c := range p.Changes {
+			if b, err := s.ParseBookmark(c.Bookmark); err != nil || b.Seq > p.Head.Seq {
+				t.Fatalf("change at %s past the page's head %d: %v", c.Bookmark, p.Head.Seq, err)
+			}
+		}
+		since = p.Next
+		pages++
+	}
 }
